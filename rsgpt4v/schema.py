@@ -160,13 +160,18 @@ def features(config: str) -> datasets.Features:
 
 @dataclass
 class Rejection:
-    """An input item that was read but not accepted; counted in the build report with its reason."""
+    """An input item that was read but not accepted; counted in the build report with its reason.
+
+    ``task`` is the task the item would have had, where the source knows it (``None`` when the whole input,
+    for example an image, is unusable before its items are typed).
+    """
 
     source: str
     split: str
     file: str
     key: str
     reason: str
+    task: str | None = None
 
 
 @dataclass
