@@ -31,9 +31,10 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from rsgpt4v import __version__
+from rsgpt4v.card_yaml import metadata_yaml
 from rsgpt4v.images import UnreadableImageError, storage_bytes
 from rsgpt4v.rows import AdaptionOptions, make_row, row_id
-from rsgpt4v.schema import COMMON_COLUMNS, Record, Rejection, SchemaError, features
+from rsgpt4v.schema import Record, Rejection, SchemaError, features
 
 __all__ = [
     "REPORT_NAME",
@@ -301,38 +302,6 @@ def _no_answer_row(records: list[Record]) -> bool:
     return records[0].task in ("vqa", "conversation") and all(r.answer is None for r in records)
 
 
-def _metadata_yaml(configs: dict[str, dict[str, list[str]]], split_rows: dict[str, dict[str, int]]) -> str:
-    """The README YAML header: ``configs:`` and ``dataset_info:`` generated from ``rsgpt4v.schema``."""
-    from datasets import DatasetInfo, SplitDict, SplitInfo
-    from datasets.info import DatasetInfosDict
-    from datasets.utils.metadata import MetadataConfigs
-    from huggingface_hub import DatasetCardData
-
-    card = DatasetCardData(
-        license="other",
-        pretty_name="RS-GPT4V",
-        task_categories=["image-to-text", "visual-question-answering", "object-detection"],
-        language=["en"],
-        tags=["remote-sensing", "instruction-tuning", "rsgpt4v"],
-    )
-    metadata, infos = MetadataConfigs(), DatasetInfosDict()
-    for config in sorted(configs):
-        entry: dict[str, Any] = {
-            "data_files": [{"split": s, "path": configs[config][s]} for s in sorted(configs[config])]
-        }
-        if config == "instruct":
-            entry["columns"] = list(COMMON_COLUMNS)
-            entry["default"] = True
-        metadata[config] = entry
-        splits = SplitDict()
-        for s in sorted(configs[config]):
-            splits.add(SplitInfo(name=s, num_examples=split_rows[config][s], num_bytes=0))
-        infos[config] = DatasetInfo(config_name=config, features=features(config), splits=splits)
-    metadata.to_dataset_card_data(card)
-    infos.to_dataset_card_data(card)
-    return f"---\n{card.to_yaml()}\n---\n"
-
-
 def is_build(folder: Path) -> bool:
     """Whether ``folder`` holds a build written by ``rsgpt4v build``."""
     report = Path(folder) / REPORT_NAME
@@ -410,7 +379,7 @@ def build(inputs: Sequence[BuildInput], out: Path | str, options: BuildOptions |
         (tmp / REPORT_NAME).write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
         from rsgpt4v.hub import render_card_body
 
-        readme = _metadata_yaml(report["_data_files"], report["configs"]) + render_card_body(report, tmp)
+        readme = metadata_yaml(report["_data_files"], report["configs"]) + render_card_body(report, tmp)
         del report["_data_files"]
         (tmp / REPORT_NAME).write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
         (tmp / "README.md").write_text(readme)
