@@ -377,9 +377,11 @@ def build(inputs: Sequence[BuildInput], out: Path | str, options: BuildOptions |
                 "Fix the splits or pass --allow-leakage to build anyway (they stay listed in the report)."
             )
         (tmp / REPORT_NAME).write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
-        from rsgpt4v.hub import render_card_body
+        from rsgpt4v.hub import render_card_body, report_sources
+        from rsgpt4v.licences import hub_licence
 
-        readme = metadata_yaml(report["_data_files"], report["configs"]) + render_card_body(report, tmp)
+        licence = hub_licence(report_sources(report))
+        readme = metadata_yaml(report["_data_files"], report["configs"], licence) + render_card_body(report, tmp)
         del report["_data_files"]
         (tmp / REPORT_NAME).write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
         (tmp / "README.md").write_text(readme)

@@ -21,12 +21,14 @@ CANONICAL_SPLITS = ("train", "test")
 def metadata_yaml(
     data_files: Mapping[str, Mapping[str, Sequence[str] | str]],
     split_rows: Mapping[str, Mapping[str, int]] | None = None,
+    license: str = "other",
 ) -> str:
     """Return the README YAML header (with its ``---`` fences) for the given data files.
 
     Args:
         data_files: config -> split -> file paths or a glob pattern, relative to the dataset root.
         split_rows: config -> split -> number of rows; ``None`` leaves split sizes out.
+        license: the Hub licence id (``other`` when the sources' licences differ or are unstated).
     """
     from datasets import DatasetInfo, SplitDict, SplitInfo
     from datasets.info import DatasetInfosDict
@@ -34,7 +36,7 @@ def metadata_yaml(
     from huggingface_hub import DatasetCardData
 
     card = DatasetCardData(
-        license="other",
+        license=license,
         pretty_name="RS-GPT4V",
         task_categories=["image-to-text", "visual-question-answering", "object-detection"],
         language=["en"],

@@ -17,11 +17,15 @@ from rsgpt4v import __version__
 
 __all__ = ["main"]
 
-#: Subcommands implemented in other modules: name -> (module, help). Each module has ``add_arguments`` and ``run``.
-_EXTERNAL: dict[str, tuple[str, str]] = {
-    "build": ("rsgpt4v.build_command", "build typed configs from sources into a hub-layout folder"),
-    "push": ("rsgpt4v.hub", "upload a built folder to the Hugging Face Hub"),
-    "generate": ("rsgpt4v.generate.command", "generate detailed descriptions and conversations with a VLM"),
+#: Subcommands implemented in other modules: name -> (module, help, its add-arguments function, its run function).
+_EXTERNAL: dict[str, tuple[str, str, str, str]] = {
+    "build": (
+        "rsgpt4v.build_command",
+        "build typed configs from sources into a hub-layout folder",
+        "add_arguments",
+        "run",
+    ),
+    "push": ("rsgpt4v.hub", "upload a built folder to the Hugging Face Hub", "add_push_arguments", "run_push"),
 }
 
 
@@ -76,11 +80,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("folder", type=Path)
     p.set_defaults(func=_cmd_stats)
 
-    for name, (module, help_text) in sorted(_EXTERNAL.items()):
+    for name, (module, help_text, add, run) in sorted(_EXTERNAL.items()):
         mod = importlib.import_module(module)
-        p = sub.add_parser(name, help=help_text, description=(mod.__doc__ or "").strip().splitlines()[0])
-        mod.add_arguments(p)
-        p.set_defaults(func=mod.run)
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        getattr(mod, add)(p)
+        p.set_defaults(func=getattr(mod, run))
     return parser
 
 

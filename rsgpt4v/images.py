@@ -8,8 +8,9 @@ viewers display them by default. The original path (with its extension) is kept 
 
 Model input rule (``prepare_image``): ``pad`` pastes the image centred on a square canvas filled with the image
 processor's mean colour (LLaVA-1.5's ``expand2square``: offset ``((S - w) // 2, (S - h) // 2)`` with ``S = max(w,
-h)``), then the processor resizes; ``resize`` lets the processor resize without padding; ``processor`` hands the
-image to the processor unchanged (its own resize and centre crop).
+h)``, ``rsgpt4v.boxes.square_padding``: the rule the box codec uses), then the processor resizes;
+``resize`` lets the processor resize without padding; ``processor`` hands the image to the processor unchanged
+(its own resize and centre crop).
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-__all__ = ["ImageAspect", "StoredImage", "UnreadableImageError", "pad_offsets", "prepare_image", "storage_bytes"]
+from rsgpt4v.boxes import square_padding
+
+__all__ = ["ImageAspect", "StoredImage", "UnreadableImageError", "prepare_image", "storage_bytes"]
 
 ImageAspect = Literal["pad", "resize", "processor"]
 _KEPT_FORMATS = {"JPEG", "PNG", "WEBP"}
@@ -98,12 +101,6 @@ def storage_bytes(data: bytes, name: str = "<bytes>") -> StoredImage:
         raise UnreadableImageError(f"{name}: cannot decode image ({exc})") from exc
 
 
-def pad_offsets(width: int, height: int) -> tuple[int, int, int]:
-    """Side of the padded square and the (left, top) offset of the image in it, as LLaVA-1.5 pads."""
-    side = max(width, height)
-    return side, (side - width) // 2, (side - height) // 2
-
-
 def prepare_image(image: Image.Image, aspect: ImageAspect = "pad", mean: Sequence[float] | None = None) -> Image.Image:
     """Prepare an image for the model: RGB, and for ``pad`` centred on a square of the processor's mean colour.
 
@@ -120,8 +117,8 @@ def prepare_image(image: Image.Image, aspect: ImageAspect = "pad", mean: Sequenc
     rgb = image if image.mode == "RGB" else image.convert("RGB")
     if aspect != "pad" or rgb.width == rgb.height:
         return rgb
-    side, left, top = pad_offsets(rgb.width, rgb.height)
+    pad = square_padding(rgb.width, rgb.height)
     fill = tuple(int(round(255 * m)) for m in (mean or (0.0, 0.0, 0.0)))
-    canvas = Image.new("RGB", (side, side), fill)
-    canvas.paste(rgb, (left, top))
+    canvas = Image.new("RGB", (pad.side, pad.side), fill)
+    canvas.paste(rgb, (pad.left, pad.top))
     return canvas
