@@ -93,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     args.progress = _progress(args)
+    if not args.progress:
+        os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] = "1"
     try:
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError, RuntimeError, KeyError) as exc:
