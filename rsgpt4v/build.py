@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 from rsgpt4v import __version__
 from rsgpt4v.card_yaml import metadata_yaml
 from rsgpt4v.images import UnreadableImageError, storage_bytes
-from rsgpt4v.rows import AdaptionOptions, make_row, row_id
+from rsgpt4v.rows import AdaptionOptions, make_row, record_row_id
 from rsgpt4v.schema import Record, Rejection, SchemaError, features
 
 __all__ = [
@@ -151,7 +151,7 @@ class _Collector:
         except SchemaError as exc:
             self.reject_record(item, item.image_file or item.image_path, str(exc))
             return
-        rid = row_id(*item.row_key[1:], item.task)
+        rid = record_row_id(item)
         table = self.rows[(item.task, item.split)]
         row = table.get(rid)
         if row is None:

@@ -93,7 +93,10 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def inputs_from_args(settings: dict[str, Any]) -> list[BuildInput]:
-    """The build inputs named by the settings: synthetic images and sources."""
+    """The build inputs named by the settings: synthetic images, sources and generated stores.
+
+    ``--source generated=STORE`` reads the job store of ``rsgpt4v generate`` (detail and conversation rows).
+    """
     inputs: list[BuildInput] = []
     if settings["synthetic"]:
         from rsgpt4v.synthetic import synthetic_records
@@ -108,6 +111,13 @@ def inputs_from_args(settings: dict[str, Any]) -> list[BuildInput]:
         )
     sources = parse_pairs(list(settings["source"]), "--source")
     image_roots = parse_pairs(list(settings["image_root"]), "--image-root")
+    store = sources.pop("generated", None)
+    if store is not None:
+        from rsgpt4v.generate import records_from_store
+
+        inputs.append(
+            BuildInput("generated", lambda: records_from_store(store), files=[Path(store)], options={"store": store})
+        )
     if sources:
         from rsgpt4v.sources import build_inputs
 

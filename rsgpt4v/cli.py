@@ -26,6 +26,12 @@ _EXTERNAL: dict[str, tuple[str, str, str, str]] = {
         "run",
     ),
     "push": ("rsgpt4v.hub", "upload a built folder to the Hugging Face Hub", "add_push_arguments", "run_push"),
+    "generate": (
+        "rsgpt4v.generate.command",
+        "generate detailed descriptions and conversations with an OpenAI-compatible VLM",
+        "add_arguments",
+        "run",
+    ),
 }
 
 

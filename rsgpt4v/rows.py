@@ -13,9 +13,11 @@ from typing import Any
 from rsgpt4v import boxes, prompts
 from rsgpt4v.schema import Record
 
-__all__ = ["AdaptionOptions", "make_row", "row_id"]
+__all__ = ["GENERATED_SUFFIX", "AdaptionOptions", "make_row", "record_row_id", "row_id"]
 
 IMAGE_TOKEN = "<image>"
+#: Rows of generated records (origin ``generated:<model>``) end in this, so they never collide with released rows.
+GENERATED_SUFFIX = "/gen"
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,12 @@ class AdaptionOptions:
 def row_id(source: str, split: str, image_path: str, task: str) -> str:
     """The stable row id: ``<source>/<split>/<image_path>/<task>``."""
     return f"{source}/{split}/{image_path}/{task}"
+
+
+def record_row_id(record: Record) -> str:
+    """The id of the row a record belongs to; generated records get ``GENERATED_SUFFIX``."""
+    rid = row_id(record.source, record.split, record.image_path, record.task)
+    return rid + GENERATED_SUFFIX if record.origin.startswith("generated:") else rid
 
 
 def _box_text(bbox: Sequence[float], width: int, height: int, opts: AdaptionOptions) -> str:
@@ -56,7 +64,7 @@ def make_row(
     """Build one row from the records of one (task, source, split, image).
 
     Args:
-        records: the row's records in input order (all share ``Record.row_key``).
+        records: the row's records in input order (all with the same ``record_row_id``).
         image: the ``{"bytes": ..., "path": ...}`` value of the ``image`` column.
         width: image width in pixels.
         height: image height in pixels.
@@ -66,7 +74,7 @@ def make_row(
         The row (column -> value, ClassLabel columns as names) and the item question ids in order.
     """
     first = records[0]
-    rid = row_id(first.source, first.split, first.image_path, first.task)
+    rid = record_row_id(first)
     qids = [r.question_id or f"{rid}#{k}" for k, r in enumerate(records)]
     row: dict[str, Any] = {
         "id": rid,

@@ -214,11 +214,6 @@ class Record:
     objects: list[dict[str, Any]] = field(default_factory=list)
 
     @property
-    def row_key(self) -> tuple[str, str, str, str]:
-        """The grouping key of the row this record belongs to: (task, source, split, image_path)."""
-        return (self.task, self.source, self.split, self.image_path)
-
-    @property
     def label(self) -> str:
         """How errors name this record: its question id, else source/split/image_path/task."""
         return self.question_id or "/".join((self.source, self.split, self.image_path, self.task))
