@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -34,7 +35,7 @@ from rsgpt4v import __version__
 from rsgpt4v.card_yaml import metadata_yaml
 from rsgpt4v.images import UnreadableImageError, storage_bytes
 from rsgpt4v.rows import AdaptionOptions, make_row, record_row_id
-from rsgpt4v.schema import Record, Rejection, SchemaError, features
+from rsgpt4v.schema import QUESTION_TYPES, SOURCES, TASKS, Record, Rejection, SchemaError, features
 
 __all__ = [
     "REPORT_NAME",
@@ -207,7 +208,15 @@ class _ShardJob:
     task: str
     path: str
     records_per_row: list[list[Record]]
-    adaption: AdaptionOptions
+
+
+#: Rows prepared per task handed to a worker; small enough to balance two workers on one shard.
+_CHUNK_ROWS = 256
+_SOURCE_INDEX = {name: k for k, name in enumerate(SOURCES)}
+_TASK_INDEX = {name: k for k, name in enumerate(TASKS)}
+_QTYPE_INDEX = {name: k for k, name in enumerate(QUESTION_TYPES)}
+#: What forked workers read: the shard jobs and the adaption options (set before the pool starts).
+_WORK: tuple[list[_ShardJob], AdaptionOptions] = ([], AdaptionOptions())
 
 
 def _image_content(rec: Record) -> bytes:
@@ -219,15 +228,24 @@ def _image_content(rec: Record) -> bytes:
         raise UnreadableImageError(f"{rec.image_file}: cannot read image ({exc.strerror or exc})") from exc
 
 
-def _write_shard(job: _ShardJob) -> dict[str, Any]:
-    """Decode, convert and write one shard; return per-row outcomes (runs in a worker process)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+def _encode(row: dict[str, Any]) -> dict[str, Any]:
+    """ClassLabel names to their indices (the only encoding the Arrow schema needs)."""
+    row["source"] = _SOURCE_INDEX[row["source"]]
+    row["task"] = _TASK_INDEX[row["task"]]
+    for qa in row.get("qa", ()):
+        qa["question_type"] = _QTYPE_INDEX[qa["question_type"]]
+    return row
 
-    feats = features(job.task)
+
+def _prepare_chunk(job_index: int, start: int, stop: int) -> tuple[Any, dict[str, Any]]:
+    """Decode, convert and encode rows ``start:stop`` of a shard; return an Arrow table and the per-row outcomes."""
+    import pyarrow as pa
+
+    jobs, adaption = _WORK
+    job = jobs[job_index]
     encoded: list[dict[str, Any]] = []
     outcome: dict[str, Any] = {"rows": [], "rejected": []}
-    for records in job.records_per_row:
+    for records in job.records_per_row[start:stop]:
         first = records[0]
         name = first.image_file or first.image_path
         try:
@@ -247,8 +265,8 @@ def _write_shard(job: _ShardJob) -> dict[str, Any]:
         if not kept:
             continue
         image = {"bytes": stored.data, "path": Path(first.image_path).name}
-        row, qids = make_row(kept, image, stored.width, stored.height, job.adaption)
-        encoded.append(feats.encode_example(row))
+        row, _ = make_row(kept, image, stored.width, stored.height, adaption)
+        encoded.append(_encode(row))
         outcome["rows"].append(
             {
                 "id": row["id"],
@@ -256,12 +274,56 @@ def _write_shard(job: _ShardJob) -> dict[str, Any]:
                 "sha256": hashlib.sha256(stored.data).hexdigest(),
                 "accepted": len(kept),
                 "no_public_answer": sum(r.answer is None for r in kept if r.task in ("vqa", "conversation")),
-                "question_ids": qids,
             }
         )
-    table = pa.Table.from_pylist(encoded, schema=feats.arrow_schema)
-    pq.write_table(table, job.path, row_group_size=_ROW_GROUP_SIZE, compression="snappy")
-    return outcome
+    return pa.Table.from_pylist(encoded, schema=features(job.task).arrow_schema), outcome
+
+
+def _write_shards(jobs: list[_ShardJob], options: BuildOptions) -> list[dict[str, Any]]:
+    """Prepare every shard's rows in chunks (in ``workers`` forked processes) and write the shards in order.
+
+    The output does not depend on the number of workers: chunks are concatenated in row order.
+    """
+    import multiprocessing
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    global _WORK
+    chunks = [
+        (j, start, min(start + _CHUNK_ROWS, len(job.records_per_row)))
+        for j, job in enumerate(jobs)
+        for start in range(0, max(len(job.records_per_row), 1), _CHUNK_ROWS)
+    ]
+    _WORK = (jobs, options.adaption)
+    bar = tqdm(total=len(chunks), desc="write", unit="chunk", disable=not options.progress)
+    parts: dict[int, list[tuple[Any, dict[str, Any]]]] = defaultdict(list)
+    try:
+        if options.workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+            pool = ProcessPoolExecutor(options.workers, mp_context=multiprocessing.get_context("fork"))
+            with pool:
+                results = pool.map(_prepare_chunk, *zip(*chunks), chunksize=1)
+                for (j, _, _), result in zip(chunks, results):
+                    parts[j].append(result)
+                    bar.update()
+        else:
+            for j, start, stop in chunks:
+                parts[j].append(_prepare_chunk(j, start, stop))
+                bar.update()
+    finally:
+        _WORK = ([], AdaptionOptions())
+        bar.close()
+    outcomes = []
+    for j, job in enumerate(jobs):
+        table = pa.concat_tables([t for t, _ in parts[j]])
+        pq.write_table(table, job.path, row_group_size=_ROW_GROUP_SIZE, compression="snappy")
+        outcomes.append(
+            {
+                "rows": [r for _, o in parts[j] for r in o["rows"]],
+                "rejected": [r for _, o in parts[j] for r in o["rejected"]],
+            }
+        )
+    return outcomes
 
 
 def _estimated_bytes(records: list[Record]) -> int:
@@ -294,7 +356,7 @@ def _plan_shards(task: str, split: str, table: dict[str, _Row], root: Path, opti
             size += est
         for k, group in enumerate(groups):
             name = f"{split}{kind}-{k:05d}-of-{len(groups):05d}.parquet"
-            jobs.append(_ShardJob(task, str(root / task / name), group, options.adaption))
+            jobs.append(_ShardJob(task, str(root / task / name), group))
     return jobs
 
 
@@ -350,6 +412,7 @@ def build(inputs: Sequence[BuildInput], out: Path | str, options: BuildOptions |
     if out.exists() and any(out.iterdir()) and not is_build(out):
         raise NotABuildError(f"Refusing to replace {out}: it is not empty and is not an earlier rsgpt4v build.")
     collector = _Collector(options)
+    started = time.perf_counter()
     inputs_meta = []
     for inp in inputs:
         for item in _records(inp, options.progress):
@@ -361,7 +424,9 @@ def build(inputs: Sequence[BuildInput], out: Path | str, options: BuildOptions |
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
     try:
+        read_s = time.perf_counter() - started
         report = _write(collector, tmp, options)
+        report["timings"] = {"read_s": read_s, "write_s": time.perf_counter() - started - read_s}
         report["inputs"] = inputs_meta
         report["options"] = {
             "box_format": options.adaption.box_format,
@@ -396,13 +461,7 @@ def _write(collector: _Collector, root: Path, options: BuildOptions) -> dict[str
     for (task, split), table in sorted(collector.rows.items()):
         (root / task).mkdir(exist_ok=True)
         jobs.extend(_plan_shards(task, split, table, root, options))
-    if options.workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(max_workers=options.workers) as pool:
-            outcomes = list(
-                tqdm(pool.map(_write_shard, jobs), total=len(jobs), desc="write", disable=not options.progress)
-            )
-    else:
-        outcomes = [_write_shard(j) for j in tqdm(jobs, desc="write", unit="shard", disable=not options.progress)]
+    outcomes = _write_shards(jobs, options)
 
     data_files: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     split_rows: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
