@@ -174,7 +174,7 @@ class Rejection:
     task: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Record:
     """One item: a caption image, a question, an expression, a region, a detail image or a conversation turn.
 
