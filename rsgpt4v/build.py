@@ -257,7 +257,7 @@ def _prepare_chunk(job_index: int, start: int, stop: int) -> tuple[Any, dict[str
         for rec in records:
             rec.width, rec.height = stored.width, stored.height
             try:
-                rec.validate()
+                rec.check_boxes()
             except SchemaError as exc:
                 outcome["rejected"].append((rec, name, str(exc)))
                 continue

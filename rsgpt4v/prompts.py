@@ -10,6 +10,7 @@ only together with its ``version``, so that reports naming ``name@vN`` stay repr
 
 from __future__ import annotations
 
+import functools
 import random
 import string
 from collections.abc import Mapping
@@ -43,8 +44,15 @@ GROUNDING_PROMPT = "Please provide the bounding box coordinate of the region thi
 REGION_CAPTION_PROMPT = "Please provide a short description for this region: {box}."
 
 
+@functools.lru_cache(maxsize=256)
+def _pieces(text: str) -> tuple[tuple[str, str | None], ...]:
+    """``(literal, field name)`` pairs of a format string, parsed once per text (the build renders millions)."""
+    return tuple((literal, name) for literal, name, _, _ in string.Formatter().parse(text))
+
+
+@functools.lru_cache(maxsize=256)
 def _fields(text: str) -> tuple[str, ...]:
-    return tuple(sorted({name for _, name, _, _ in string.Formatter().parse(text) if name is not None}))
+    return tuple(sorted({name for _, name in _pieces(text) if name is not None}))
 
 
 @dataclass(frozen=True)
@@ -127,9 +135,9 @@ class PromptTemplate:
                 f"not {', '.join(f'`{name}`' for name in extra)}."
             )
         text = rng.choice((self.template, *self.pool)) if rng is not None and self.pool else self.template
-        pieces = list(string.Formatter().parse(text))
+        pieces = _pieces(text)
         out = []
-        for i, (literal, name, _, _) in enumerate(pieces):
+        for i, (literal, name) in enumerate(pieces):
             out.append(literal)
             if name is None:
                 continue
@@ -273,15 +281,14 @@ def instruction(
     >>> instruction("vqa", question="Is there a road?")
     'Is there a road?\nAnswer the question using a single word or phrase.'
     """
-    try:
-        task = Task(task)
-    except ValueError:
-        raise ValueError(f"Unknown task {task!r}; expected one of {', '.join(TASKS)}.") from None
+    name = task.value if isinstance(task, Task) else task
+    if name not in TASKS:
+        raise ValueError(f"Unknown task {task!r}; expected one of {', '.join(TASKS)}.")
     if template is None:
-        template = DEFAULT_TEMPLATES[task.value]
+        template = DEFAULT_TEMPLATES[name]
     chosen = get_template(template) if isinstance(template, str) else template
-    if chosen.task != task.value:
-        raise ValueError(f"Template {chosen.key} is for task {chosen.task!r}, not {task.value!r}.")
+    if chosen.task != name:
+        raise ValueError(f"Template {chosen.key} is for task {chosen.task!r}, not {name!r}.")
     values = {}
     for name, value in (("question", question), ("expression", expression), ("box", box)):
         if value is None:

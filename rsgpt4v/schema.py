@@ -83,6 +83,8 @@ CONFIGS: tuple[str, ...] = (*TASKS, "instruct")
 #: Split names the sources define (RSVQA-HR adds ``test_phili``).
 SPLITS: tuple[str, ...] = ("train", "val", "test", "test_phili")
 #: Columns shared by every config; ``instruct`` selects exactly these from the task configs' files.
+_TASK_SET, _SOURCE_SET = frozenset(TASKS), frozenset(SOURCES)
+_SPLIT_SET, _QUESTION_TYPE_SET = frozenset(SPLITS), frozenset(QUESTION_TYPES)
 COMMON_COLUMNS: tuple[str, ...] = (
     "id",
     "image",
@@ -213,6 +215,9 @@ class Record:
     bbox: tuple[float, float, float, float] | None = None
     objects: list[dict[str, Any]] = field(default_factory=list)
 
+    def _where(self) -> str:
+        return f"record {self.label!r}"
+
     @property
     def label(self) -> str:
         """How errors name this record: its question id, else source/split/image_path/task."""
@@ -224,52 +229,72 @@ class Record:
         Raises:
             SchemaError: naming the record and the field that is wrong, and what was expected.
         """
-        where = f"record {self.label!r}"
-        if self.task not in TASKS:
-            raise SchemaError(f"{where}: field 'task' is {self.task!r}; expected one of {', '.join(TASKS)}.")
-        if self.source not in SOURCES:
-            raise SchemaError(f"{where}: field 'source' is {self.source!r}; expected one of {', '.join(SOURCES)}.")
-        if self.split not in SPLITS:
-            raise SchemaError(f"{where}: field 'split' is {self.split!r}; expected one of {', '.join(SPLITS)}.")
+        if self.task not in _TASK_SET:
+            raise SchemaError(f"{self._where()}: field 'task' is {self.task!r}; expected one of {', '.join(TASKS)}.")
+        if self.source not in _SOURCE_SET:
+            raise SchemaError(
+                f"{self._where()}: field 'source' is {self.source!r}; expected one of {', '.join(SOURCES)}."
+            )
+        if self.split not in _SPLIT_SET:
+            raise SchemaError(
+                f"{self._where()}: field 'split' is {self.split!r}; expected one of {', '.join(SPLITS)}."
+            )
         if not self.image_path:
-            raise SchemaError(f"{where}: field 'image_path' is empty; give the release-relative image path.")
+            raise SchemaError(f"{self._where()}: field 'image_path' is empty; give the release-relative image path.")
         if self.image_bytes is None and self.image_file is None:
-            raise SchemaError(f"{where}: neither 'image_bytes' nor 'image_file' is set; give one of them.")
+            raise SchemaError(f"{self._where()}: neither 'image_bytes' nor 'image_file' is set; give one of them.")
         if self.task == "caption":
             if not self.references or any(not isinstance(r, str) or not r.strip() for r in self.references):
-                raise SchemaError(f"{where}: field 'references' must hold at least one non-empty caption.")
+                raise SchemaError(f"{self._where()}: field 'references' must hold at least one non-empty caption.")
         elif self.task in ("vqa", "conversation"):
             if not self.question or not self.question.strip():
-                raise SchemaError(f"{where}: field 'question' is empty.")
+                raise SchemaError(f"{self._where()}: field 'question' is empty.")
             if self.answer is not None and not isinstance(self.answer, str):
-                raise SchemaError(f"{where}: field 'answer' must be a string or None, got {self.answer!r}.")
-            if self.task == "vqa" and self.question_type not in QUESTION_TYPES:
+                raise SchemaError(f"{self._where()}: field 'answer' must be a string or None, got {self.answer!r}.")
+            if self.task == "vqa" and self.question_type not in _QUESTION_TYPE_SET:
                 raise SchemaError(
-                    f"{where}: field 'question_type' is {self.question_type!r}; "
+                    f"{self._where()}: field 'question_type' is {self.question_type!r}; "
                     f"expected one of {', '.join(QUESTION_TYPES)}."
                 )
         elif self.task in ("grounding", "region_caption"):
             if not self.text or not self.text.strip():
                 name = "expression" if self.task == "grounding" else "description"
-                raise SchemaError(f"{where}: field 'text' (the {name}) is empty.")
-            self._check_box(self.bbox, "bbox", where)
+                raise SchemaError(f"{self._where()}: field 'text' (the {name}) is empty.")
         elif self.task == "detail":
             if not self.text or not self.text.strip():
-                raise SchemaError(f"{where}: field 'text' (the global description) is empty.")
+                raise SchemaError(f"{self._where()}: field 'text' (the global description) is empty.")
             for k, obj in enumerate(self.objects):
                 missing = {"category", "bbox", "description"} - set(obj)
                 if missing:
-                    raise SchemaError(f"{where}: objects[{k}] lacks {', '.join(sorted(missing))}.")
-                self._check_box(obj["bbox"], f"objects[{k}].bbox", where)
+                    raise SchemaError(f"{self._where()}: objects[{k}] lacks {', '.join(sorted(missing))}.")
+        self.check_boxes()
 
-    def _check_box(self, box: Any, name: str, where: str) -> None:
+    def check_boxes(self) -> None:
+        """Check the record's boxes: four finite numbers, not degenerate, inside the image when its size is known.
+
+        The build calls this again once the image is decoded and its real size is known.
+
+        Raises:
+            SchemaError: naming the record, the box field and its value.
+        """
+        if self.task in ("grounding", "region_caption"):
+            self._check_box(self.bbox, "bbox")
+        elif self.task == "detail":
+            for k, obj in enumerate(self.objects):
+                self._check_box(obj["bbox"], f"objects[{k}].bbox")
+
+    def _check_box(self, box: Any, name: str) -> None:
         if box is None or len(box) != 4 or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in box):
-            raise SchemaError(f"{where}: field {name!r} must be 4 finite numbers (pixel x1, y1, x2, y2), got {box!r}.")
+            raise SchemaError(
+                f"{self._where()}: field {name!r} must be 4 finite numbers (pixel x1, y1, x2, y2), got {box!r}."
+            )
         x1, y1, x2, y2 = box
         if x2 <= x1 or y2 <= y1:
-            raise SchemaError(f"{where}: field {name!r} {list(box)} is degenerate: it needs x2 > x1 and y2 > y1.")
+            raise SchemaError(
+                f"{self._where()}: field {name!r} {list(box)} is degenerate: it needs x2 > x1 and y2 > y1."
+            )
         if self.width is not None and self.height is not None:
             if x1 < 0 or y1 < 0 or x2 > self.width or y2 > self.height:
                 raise SchemaError(
-                    f"{where}: field {name!r} {list(box)} lies outside the {self.width}x{self.height} image."
+                    f"{self._where()}: field {name!r} {list(box)} lies outside the {self.width}x{self.height} image."
                 )
