@@ -26,6 +26,24 @@ _EXTERNAL: dict[str, tuple[str, str, str, str]] = {
         "run",
     ),
     "push": ("rsgpt4v.hub", "upload a built folder to the Hugging Face Hub", "add_push_arguments", "run_push"),
+    "predict": (
+        "rsgpt4v.predict",
+        "run a model over a config and split, writing predictions JSONL",
+        "add_arguments",
+        "run",
+    ),
+    "evaluate": (
+        "rsgpt4v.evaluate_command",
+        "score predictions: JSON and Markdown report, PNG plots",
+        "add_arguments",
+        "run",
+    ),
+    "tiny-model": (
+        "rsgpt4v.tiny_model_command",
+        "write a tiny random LLaVA with its processor (offline; tests, demo)",
+        "add_arguments",
+        "run",
+    ),
     "generate": (
         "rsgpt4v.generate.command",
         "generate detailed descriptions and conversations with an OpenAI-compatible VLM",
