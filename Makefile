@@ -23,7 +23,7 @@ $(STAMP): requirements-lock.txt pyproject.toml
 
 # Debian packages the tests need (the browser for the demo's end-to-end test); installed when missing.
 debs:
-	@bash scripts/ensure-debs.sh
+	@bash scripts/ensure-debs.sh chromium:chromium
 
 quickstart: $(STAMP)
 	$(VENV)/bin/rsgpt4v quickstart

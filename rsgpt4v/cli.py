@@ -44,6 +44,7 @@ _EXTERNAL: dict[str, tuple[str, str, str, str]] = {
         "add_arguments",
         "run",
     ),
+    "demo": ("rsgpt4v.demo.command", "run the Gradio demo locally", "add_arguments", "run"),
     "generate": (
         "rsgpt4v.generate.command",
         "generate detailed descriptions and conversations with an OpenAI-compatible VLM",
