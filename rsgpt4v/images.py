@@ -25,7 +25,7 @@ from PIL import Image
 
 from rsgpt4v.boxes import square_padding
 
-__all__ = ["ImageAspect", "StoredImage", "UnreadableImageError", "prepare_image", "storage_bytes"]
+__all__ = ["ImageAspect", "StoredImage", "UnreadableImageError", "pil_formats", "prepare_image", "storage_bytes"]
 
 ImageAspect = Literal["pad", "resize", "processor"]
 _KEPT_FORMATS = {"JPEG", "PNG", "WEBP"}
@@ -47,6 +47,29 @@ class StoredImage:
     height: int
     original_format: str
     converted: bool
+
+
+_SIGNATURES = (
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"II+\x00", "TIFF"),
+    (b"MM\x00+", "TIFF"),
+)
+
+
+def pil_formats(header: bytes) -> list[str] | None:
+    """The PIL format to try first for a file starting with ``header`` (``None``: let PIL try every format).
+
+    ``Image.open`` otherwise probes its plugins one by one, which costs about a millisecond per TIFF.
+    """
+    for signature, fmt in _SIGNATURES:
+        if header.startswith(signature):
+            return [fmt]
+    if header[:4] == b"RIFF" and header[8:12] == b"WEBP":
+        return ["WEBP"]
+    return None
 
 
 def _stretch(band: np.ndarray) -> np.ndarray:
@@ -83,7 +106,7 @@ def storage_bytes(data: bytes, name: str = "<bytes>") -> StoredImage:
     if not data:
         raise UnreadableImageError(f"{name}: the image file is empty")
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        with Image.open(io.BytesIO(data), formats=pil_formats(data[:16])) as img:
             fmt = img.format or "UNKNOWN"
             width, height = img.size
             if width * height > MAX_PIXELS:

@@ -191,7 +191,7 @@ def stream_answer(
 
     def run() -> None:
         try:
-            routing = predictor._routing(predictor._task_ids([task] if task else None, 1))
+            routing = predictor.task_routing([task] if task else None, 1)
             with torch.inference_mode(), routing:
                 result["tokens"] = predictor.model.generate(**inputs, **kwargs)
         except BaseException as exc:  # handed to the caller below

@@ -81,6 +81,8 @@ def probe_image(path: str) -> ImageInfo | str:
     """
     from PIL import Image
 
+    from rsgpt4v.images import pil_formats
+
     try:
         size = os.path.getsize(path)
     except FileNotFoundError:
@@ -90,7 +92,9 @@ def probe_image(path: str) -> ImageInfo | str:
     if size == 0:
         return f"image file is empty (0 bytes): {path}"
     try:
-        with Image.open(path) as image:
+        with open(path, "rb") as fh:
+            formats = pil_formats(fh.read(16))
+        with Image.open(path, formats=formats) as image:
             width, height = image.size
             fmt = image.format or "UNKNOWN"
             reason = _truncation(image, path, size)
