@@ -44,6 +44,24 @@ _EXTERNAL: dict[str, tuple[str, str, str, str]] = {
         "add_arguments",
         "run",
     ),
+    "train": (
+        "rsgpt4v.training.command",
+        "fine-tune a LLaVA model on a build (full, lora, moe-lora recipes)",
+        "add_arguments",
+        "run",
+    ),
+    "merge": (
+        "rsgpt4v.training.merging",
+        "merge an adapter into its base model (llava-hf layout)",
+        "add_arguments",
+        "run",
+    ),
+    "push-model": (
+        "rsgpt4v.training.publish",
+        "upload a trained model or adapter with its model card",
+        "add_arguments",
+        "run",
+    ),
     "demo": ("rsgpt4v.demo.command", "run the Gradio demo locally", "add_arguments", "run"),
     "generate": (
         "rsgpt4v.generate.command",

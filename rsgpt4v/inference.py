@@ -23,7 +23,15 @@ from rsgpt4v.schema import TASKS
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["AdapterError", "Conversation", "ModelNotFoundError", "Predictor", "messages", "processor_image_kwargs"]
+__all__ = [
+    "AdapterError",
+    "Conversation",
+    "ModelNotFoundError",
+    "Predictor",
+    "check_model_folder",
+    "messages",
+    "processor_image_kwargs",
+]
 
 #: A chat in ``transformers`` form: ``[{"role": "user" | "assistant", "content": [{"type": ..., ...}]}]``.
 Conversation = list[dict[str, Any]]
@@ -95,7 +103,13 @@ def _is_hub_id(name: str) -> bool:
     return bool(_HUB_ID.match(name)) and not name.startswith((".", "~"))
 
 
-def _check_model_folder(model: str | Path) -> str:
+def check_model_folder(model: str | Path) -> str:
+    """Return what to hand to ``from_pretrained`` for ``--model``: a full model folder or a Hub id.
+
+    Raises:
+        ModelNotFoundError: the folder does not exist, holds an adapter instead of a model, or lacks
+            ``config.json``; the message says which option to use instead.
+    """
     path = Path(model).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -204,7 +218,7 @@ class Predictor:
             dtype = getattr(torch, dtype)
         adapter_path = _check_adapter_folder(adapter) if adapter is not None else None
         if isinstance(model, (str, Path)):
-            model_path = _check_model_folder(model)
+            model_path = check_model_folder(model)
             try:
                 loaded = AutoModelForImageTextToText.from_pretrained(model_path, dtype=dtype or "auto")
             except OSError as exc:

@@ -232,6 +232,16 @@ class MoELoraModel(BaseTuner):
         self.merge_adapter(adapter_names=adapter_names, safe_merge=safe_merge, task_id=task_id)
         return self._unload_and_optionally_merge(merge=False, progressbar=progressbar)
 
+    def _replace_module(self, parent: nn.Module, child_name: str, new_module: nn.Module, child: nn.Module) -> None:
+        # PEFT's BaseTuner copies ``child.weight`` onto a replacement that has no ``base_layer``; an unloaded
+        # modules_to_save wrapper (LLaVA's projector has no ``weight``) is put back as it is, as LoraModel does.
+        from peft.utils import ModulesToSaveWrapper
+
+        if isinstance(child, ModulesToSaveWrapper):
+            setattr(parent, child_name, new_module)
+            return
+        super()._replace_module(parent, child_name, new_module, child)
+
     def _unload_and_optionally_merge(self, merge: bool = True, **kwargs: Any) -> nn.Module:
         if merge:
             self._check_mergeable(kwargs.get("adapter_names"), None)
