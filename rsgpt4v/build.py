@@ -49,6 +49,7 @@ __all__ = [
     "build",
     "is_build",
     "read_report",
+    "sha256_file",
 ]
 
 REPORT_NAME = "build_report.json"
@@ -180,7 +181,8 @@ class _Collector:
             row.owner, row.records = input_name, [item]
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """The hex sha256 of a file, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -425,7 +427,7 @@ def build(inputs: Sequence[BuildInput], out: Path | str, options: BuildOptions |
         for inp in inputs:
             for item in _records(inp, options.progress):
                 collector.add(inp.name, item)
-            files = [{"source": inp.name, "path": str(p), "sha256": _sha256_file(Path(p))} for p in inp.files]
+            files = [{"source": inp.name, "path": str(p), "sha256": sha256_file(Path(p))} for p in inp.files]
             inputs_meta.append({"name": inp.name, "options": inp.options, "files": files})
     finally:
         if gc_was_enabled:

@@ -13,7 +13,7 @@ import shutil
 import sys
 import warnings
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +36,7 @@ __all__ = [
     "restricted_sources",
     "run_push",
     "template_dir",
+    "upload_folder",
 ]
 
 #: File name of the dataset card template inside the template folder.
@@ -446,18 +447,45 @@ def push(
     flagged = restricted_sources(report)
     if flagged and not accept_licences:
         warnings.warn(LicenceWarning(_licence_message(flagged)), stacklevel=2)
+    return upload_folder(
+        folder,
+        repo_id,
+        repo_type="dataset",
+        commit_message=f"Upload rsgpt4v build (rsgpt4v {report.get('rsgpt4v_version', 'unknown')})",
+        token=token,
+        private=private,
+        api=api,
+    )
+
+
+def upload_folder(
+    folder: Path,
+    repo_id: str,
+    *,
+    repo_type: str,
+    commit_message: str,
+    token: str | None = None,
+    private: bool = False,
+    api: Any = None,
+    ignore_patterns: Sequence[str] = tuple(UPLOAD_IGNORE),
+) -> str:
+    """Create the Hub repository if needed and upload ``folder`` without the files matching ``ignore_patterns``.
+
+    Returns:
+        The commit URL.
+    """
     if api is None:
         from huggingface_hub import HfApi
 
         api = HfApi(token=token)
-    api.create_repo(repo_id, token=token, private=private, repo_type="dataset", exist_ok=True)
+    api.create_repo(repo_id, token=token, private=private, repo_type=repo_type, exist_ok=True)
     commit = api.upload_folder(
         repo_id=repo_id,
         folder_path=folder,
-        repo_type="dataset",
+        repo_type=repo_type,
         token=token,
-        commit_message=f"Upload rsgpt4v build (rsgpt4v {report.get('rsgpt4v_version', 'unknown')})",
-        ignore_patterns=UPLOAD_IGNORE,
+        commit_message=commit_message,
+        ignore_patterns=list(ignore_patterns),
     )
     return str(getattr(commit, "commit_url", commit))
 

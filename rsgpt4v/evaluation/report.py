@@ -19,13 +19,13 @@ file stem as ``question_id_prefix`` (``--release-file UCM-Captions`` on the comm
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from rsgpt4v.build import sha256_file
 from rsgpt4v.predictions import Prediction, read_predictions
 from rsgpt4v.schema import TASKS
 
@@ -42,14 +42,6 @@ def _version(package: str) -> str | None:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return None
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _gold_items(data: str | Path, config: str, split: str) -> dict[str, dict[str, Any]]:
@@ -304,7 +296,7 @@ def evaluate(
         "format": REPORT_FORMAT,
         "predictions": {
             "path": str(path),
-            "sha256": _sha256(path),
+            "sha256": sha256_file(path),
             "lines": len(preds),
             "model_ids": _field_values(preds, "model_id"),
             "adapter_ids": _field_values(preds, "adapter_id"),

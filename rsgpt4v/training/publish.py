@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rsgpt4v.hub import upload_folder
 from rsgpt4v.training.command import DATA_FILE
 from rsgpt4v.training.recipes import RECIPE_FILE, read_recipe
 
@@ -141,20 +142,16 @@ def push_model(
             "`rsgpt4v train --out` or `rsgpt4v merge --out`."
         )
     (folder / "README.md").write_text(model_card(folder, repo_id, datasets), encoding="utf-8")
-    if api is None:
-        from huggingface_hub import HfApi
-
-        api = HfApi(token=token)
-    api.create_repo(repo_id, token=token, private=private, repo_type="model", exist_ok=True)
-    commit = api.upload_folder(
-        repo_id=repo_id,
-        folder_path=folder,
+    return upload_folder(
+        folder,
+        repo_id,
         repo_type="model",
-        token=token,
         commit_message="Upload rsgpt4v model",
+        token=token,
+        private=private,
+        api=api,
         ignore_patterns=UPLOAD_IGNORE,
     )
-    return str(getattr(commit, "commit_url", commit))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
