@@ -20,11 +20,16 @@ from rsgpt4v.schema import CONFIGS, SOURCES, TASKS
 if TYPE_CHECKING:
     import datasets
 
-__all__ = ["DEFAULT_PATH", "items", "load", "resolve_path", "to_llava_json", "to_trl"]
+__all__ = ["DEFAULT_PATH", "is_hub_id", "items", "load", "resolve_path", "to_llava_json", "to_trl"]
 
 #: Where ``rsgpt4v build`` and ``rsgpt4v quickstart`` write by default.
 DEFAULT_PATH = "rsgpt4v-data"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def is_hub_id(name: str) -> bool:
+    """Whether ``name`` has the form of a Hub repository id, ``owner/name``."""
+    return bool(_HUB_ID.match(name))
 
 
 def resolve_path(path: str | Path) -> str:
@@ -36,7 +41,7 @@ def resolve_path(path: str | Path) -> str:
     local = Path(path).expanduser()
     if local.is_dir():
         return str(local.absolute())
-    if _HUB_ID.match(str(path)):
+    if is_hub_id(str(path)):
         return str(path)
     raise FileNotFoundError(
         f"{path!s} is not a folder and not a Hub id of the form owner/name. Build a folder with "

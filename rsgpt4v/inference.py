@@ -12,11 +12,11 @@ whatever the batch it is in; decoding is greedy unless asked otherwise.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rsgpt4v.data import is_hub_id
 from rsgpt4v.images import ImageAspect, prepare_image
 from rsgpt4v.schema import TASKS
 
@@ -35,7 +35,6 @@ __all__ = [
 
 #: A chat in ``transformers`` form: ``[{"role": "user" | "assistant", "content": [{"type": ..., ...}]}]``.
 Conversation = list[dict[str, Any]]
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _ASPECTS = ("pad", "resize", "processor")
 
 
@@ -99,10 +98,6 @@ def processor_image_kwargs(image_processor: Any, aspect: ImageAspect) -> dict[st
     return {"size": {"height": int(height), "width": int(width)}, "do_center_crop": False}
 
 
-def _is_hub_id(name: str) -> bool:
-    return bool(_HUB_ID.match(name)) and not name.startswith((".", "~"))
-
-
 def check_model_folder(model: str | Path) -> str:
     """Return what to hand to ``from_pretrained`` for ``--model``: a full model folder or a Hub id.
 
@@ -123,7 +118,7 @@ def check_model_folder(model: str | Path) -> str:
         return str(path)
     if path.exists():
         raise ModelNotFoundError(f"{path} is a file; --model takes a model folder or a Hub id (owner/name).")
-    if _is_hub_id(str(model)):
+    if is_hub_id(str(model)):
         return str(model)
     raise ModelNotFoundError(
         f"model folder {path} does not exist. Give a saved model folder (e.g. one written by `rsgpt4v tiny-model "
@@ -149,7 +144,7 @@ def _check_adapter_folder(adapter: str | Path) -> str:
                 f"load it with --model {path} and no --adapter."
             )
         raise AdapterError(f"{path} has no adapter_config.json: it is not a saved PEFT adapter (LoRA or MoE-LoRA).")
-    if not path.exists() and _is_hub_id(str(adapter)):
+    if not path.exists() and is_hub_id(str(adapter)):
         return str(adapter)
     raise AdapterError(f"adapter folder {path} does not exist; give the folder written by `rsgpt4v train`.")
 
