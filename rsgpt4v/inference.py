@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from rsgpt4v.data import is_hub_id
 from rsgpt4v.images import ImageAspect, prepare_image
+from rsgpt4v.pixels import PREPARED, PixelValues
 from rsgpt4v.schema import TASKS
 
 if TYPE_CHECKING:
@@ -247,6 +248,7 @@ class Predictor:
         self.num_beams = num_beams
         self.do_sample = do_sample
         self._image_kwargs = processor_image_kwargs(processor.image_processor, image_aspect)
+        self._pixels = PixelValues(processor.image_processor, **self._image_kwargs)
 
     def _load_adapter(self, model: Any, adapter: str) -> Any:
         from peft import PeftModel
@@ -346,14 +348,16 @@ class Predictor:
         """The model inputs of (image, conversation) pairs, as :meth:`generate` builds them.
 
         Images are prepared with :func:`rsgpt4v.images.prepare_image` and the processor arguments of
-        :func:`processor_image_kwargs`; prompts with the chat template and a generation prompt; the batch is
-        left-padded, on the model's device, with ``pixel_values`` in the model's dtype.
+        :func:`processor_image_kwargs`, into pixel values by :class:`rsgpt4v.pixels.PixelValues` (as the training
+        collator does); prompts with the chat template and a generation prompt; the batch is left-padded, on the
+        model's device, with ``pixel_values`` in the model's dtype.
         """
         mean = getattr(self.processor.image_processor, "image_mean", None)
-        images = [prepare_image(image, self.image_aspect, mean) for image, _ in batch]
+        pixels = self._pixels([prepare_image(image, self.image_aspect, mean) for image, _ in batch])
         texts = [self._render(conversation) for _, conversation in batch]
+        # The processor gets the finished pixel values; it expands each image token to their number of patches.
         inputs = self.processor(
-            images=images, text=texts, padding=True, padding_side="left", return_tensors="pt", **self._image_kwargs
+            images=pixels, text=texts, padding=True, padding_side="left", return_tensors="pt", **PREPARED
         ).to(self.device)
         inputs["pixel_values"] = inputs["pixel_values"].to(self.dtype)
         return inputs

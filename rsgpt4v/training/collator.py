@@ -33,7 +33,8 @@ Input rows (``datasets`` rows of any task config or ``instruct``):
 * ``task`` (int ClassLabel index or name): read only with ``task_ids=True``.
 
 Output batch (``torch`` tensors, right-padded): ``input_ids`` and ``labels`` (``long``, ``(N, L)``),
-``attention_mask`` (``long``, ``(N, L)``), ``pixel_values`` (``float32``, ``(N, 3, H, W)``) and, with
+``attention_mask`` (``long``, ``(N, L)``), ``pixel_values`` (``float32``, ``(N, 3, H, W)``: the image processor's
+values for the prepared images, computed by :class:`rsgpt4v.pixels.PixelValues` as the Predictor's are) and, with
 ``task_ids=True``, ``task_ids`` (``long``, ``(N,)``: the index of the row's task in ``rsgpt4v.schema.TASKS``, the
 task id of a task-routed MoE-LoRA adapter).
 """
@@ -49,6 +50,7 @@ from typing import Any
 
 from rsgpt4v.images import ImageAspect, prepare_image
 from rsgpt4v.inference import processor_image_kwargs
+from rsgpt4v.pixels import PixelValues
 from rsgpt4v.rows import IMAGE_TOKEN
 from rsgpt4v.schema import TASKS
 
@@ -163,6 +165,17 @@ def _chat(pairs: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
     return chat
 
 
+def _compile_template(template: str) -> Any:
+    """The chat template compiled as ``apply_chat_template`` compiles it, to be rendered directly.
+
+    Same sandbox and ``{% generation %}`` extension; rendering directly skips the processor's wrapper, which costs
+    ~1 ms per call.
+    """
+    from transformers.utils.chat_template_utils import _compile_jinja_template
+
+    return _compile_jinja_template(template)
+
+
 class LlavaCollator:
     """Turn rows with an image and LLaVA ``conversations`` into a LLaVA training batch (see the module docstring).
 
@@ -215,19 +228,27 @@ class LlavaCollator:
         self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self._image_kwargs = processor_image_kwargs(processor.image_processor, image_aspect)
         self._mean = getattr(processor.image_processor, "image_mean", None)
+        self._pixels = PixelValues(processor.image_processor, **self._image_kwargs)
         framed = tokenizer("a", add_special_tokens=True)["input_ids"]
         bare = tokenizer("a", add_special_tokens=False)["input_ids"]
         start = next(i for i in range(len(framed)) if framed[i : i + len(bare)] == bare)
         self._prefix, self._suffix = framed[:start], framed[start + len(bare) :]
         self._num_image_tokens = self._image_token_count()
-        # The template compiled once, as ``apply_chat_template`` compiles it (same sandbox, ``{% generation %}``
-        # extension), and rendered directly: the processor's wrapper costs ~1 ms per call, 20 calls per 10-turn row.
-        from transformers.utils.chat_template_utils import _compile_jinja_template
-
-        self._template = _compile_jinja_template(processor.chat_template)
+        self._template = _compile_template(processor.chat_template)
         self._template_vars = dict(tokenizer.special_tokens_map)
         self._skeletons: dict[int, list[tuple[str, bool]]] = {}
         self.stats: Counter[str] = Counter()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The compiled template holds local functions, which do not pickle; DataLoader workers started with "spawn"
+        # or "forkserver" get the collator pickled, so it is compiled again on unpickling.
+        state = dict(self.__dict__)
+        del state["_template"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._template = _compile_template(self.processor.chat_template)
 
     def _image_token_count(self) -> int:
         """Image tokens per ``<image>`` for the prepared size (``LlavaProcessor.replace_image_token``'s rule)."""
@@ -300,13 +321,17 @@ class LlavaCollator:
         eos_id = self.tokenizer.eos_token_id
         input_ids, labels = list(self._prefix), [IGNORE_INDEX] * len(self._prefix)
         images = 0
-        for (_, learned), piece_ids in zip(pieces, ids):
-            piece = list(piece_ids)
+        for (_, learned), piece in zip(pieces, ids):
             if learned:
-                if not piece or piece[-1] != eos_id:
-                    piece.append(eos_id)
                 input_ids += piece
                 labels += piece
+                if not piece or piece[-1] != eos_id:
+                    input_ids.append(eos_id)
+                    labels.append(eos_id)
+                continue
+            if self.image_token_id not in piece:
+                input_ids += piece
+                labels += [IGNORE_INDEX] * len(piece)
                 continue
             for token in piece:
                 if token == self.image_token_id:
@@ -369,7 +394,7 @@ class LlavaCollator:
         for start, stop, chunk_ids, chunk_labels in chunks:
             sample_id = row_id if len(chunks) == 1 else f"{row_id}#turns={start}-{stop - 1}"
             chunk_ids, chunk_labels, truncated = self._fit(chunk_ids, chunk_labels, sample_id)
-            if all(label == IGNORE_INDEX for label in chunk_labels):
+            if chunk_labels.count(IGNORE_INDEX) == len(chunk_labels):
                 samples += self._masked(sample_id, "its answers are empty")
                 continue
             self.stats["truncated"] += truncated
@@ -433,28 +458,24 @@ class LlavaCollator:
 
     def collate(self, samples: Sequence[EncodedSample]) -> dict[str, Any]:
         """Pad encoded samples and prepare their images into one batch of tensors."""
+        import numpy as np
         import torch
 
         length = max(len(s.input_ids) for s in samples)
         if self.pad_to_multiple_of:
             length = -(-length // self.pad_to_multiple_of) * self.pad_to_multiple_of
-        n = len(samples)
-        input_ids = torch.full((n, length), self.pad_token_id, dtype=torch.long)
-        labels = torch.full((n, length), IGNORE_INDEX, dtype=torch.long)
-        attention_mask = torch.zeros((n, length), dtype=torch.long)
+        # Filled through numpy: ``torch.tensor`` of nested lists costs ~10x more.
+        input_ids = np.full((len(samples), length), self.pad_token_id, dtype=np.int64)
+        labels = np.full((len(samples), length), IGNORE_INDEX, dtype=np.int64)
         for i, sample in enumerate(samples):
-            size = len(sample.input_ids)
-            input_ids[i, :size] = torch.tensor(sample.input_ids)
-            labels[i, :size] = torch.tensor(sample.labels)
-            attention_mask[i, :size] = 1
-        pixels = self.processor.image_processor(
-            images=[s.image for s in samples], return_tensors="pt", **self._image_kwargs
-        )["pixel_values"]
+            input_ids[i, : len(sample.input_ids)] = sample.input_ids
+            labels[i, : len(sample.labels)] = sample.labels
+        lengths = np.array([len(s.input_ids) for s in samples])
         batch: dict[str, Any] = {
-            "input_ids": input_ids,
-            "attention_mask": attention_mask,
-            "labels": labels,
-            "pixel_values": pixels,
+            "input_ids": torch.from_numpy(input_ids),
+            "attention_mask": torch.from_numpy((np.arange(length) < lengths[:, None]).astype(np.int64)),
+            "labels": torch.from_numpy(labels),
+            "pixel_values": self._pixels([s.image for s in samples]),
         }
         if self.task_ids:
             batch["task_ids"] = torch.tensor([s.task_id for s in samples], dtype=torch.long)

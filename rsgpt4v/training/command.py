@@ -119,6 +119,8 @@ def train(
     Raises:
         ValueError: unknown config, ``streaming`` without ``max_steps``, a model that is not LLaVA.
     """
+    from transformers import set_seed
+
     from rsgpt4v.training.collator import LlavaCollator
     from rsgpt4v.training.recipes import prepare_model
     from rsgpt4v.training.trainer import RSTrainer
@@ -130,6 +132,7 @@ def train(
     out = Path(out)
     loaded, processor = _load_model(str(model), recipe_, use_cpu)
     dataset = _dataset(data, config, split, streaming, limit, sources)
+    set_seed(recipe_.seed)  # the adapters' initialisation: reproducible, and the same on every process (FSDP)
     trainable = prepare_model(loaded, recipe_)
     collator = LlavaCollator(
         processor,
@@ -152,6 +155,8 @@ def train(
         callbacks=callbacks,
     )
     result = trainer.train(resume_from_checkpoint=resume)
+    if trainer.is_fsdp_enabled:  # with SHARDED_STATE_DICT the Trainer saves no weights: gather them on rank 0
+        trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
     trainer.save_model(str(out))
     if trainer.args.should_save:
         record = {"data": str(data), "configs": [config], "split": split, "sources": sources, "rows": limit}

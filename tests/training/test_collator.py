@@ -235,3 +235,179 @@ def test_image_bytes_rows_and_padding(tiny):
     pad = processor.tokenizer.pad_token_id
     short_len = int(batch["attention_mask"][0].sum())
     assert batch["input_ids"][0, short_len:].eq(pad).all() and batch["labels"][0, short_len:].eq(IGNORE_INDEX).all()
+
+
+# -- the fast paths give what the reference paths give ----------------------------------------------------------
+
+
+def _clip_336():
+    """LLaVA-1.5's image processor (336 px CLIP, PIL backend), as the benchmark uses it."""
+    from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+
+    return CLIPImageProcessorPil(
+        size={"shortest_edge": 336},
+        crop_size={"height": 336, "width": 336},
+        image_mean=[0.48145466, 0.4578275, 0.40821073],
+        image_std=[0.26862954, 0.26130258, 0.27577711],
+    )
+
+
+def _png_bytes(image):
+    import io
+
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _test_images():
+    import io
+
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    noise = [Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)) for h, w in ((256, 256), (37, 90))]
+    grey = Image.fromarray(rng.integers(0, 256, (50, 40), dtype=np.uint8), mode="L")
+    rgba = Image.fromarray(rng.integers(0, 256, (30, 30, 4), dtype=np.uint8), mode="RGBA")
+    keyed = Image.new("RGB", (20, 20), (10, 20, 30))
+    keyed.info["transparency"] = (10, 20, 30)  # an RGB PNG with a tRNS colour key: the processor composites it
+    png = Image.open(io.BytesIO(_png_bytes(noise[0])))  # decoded lazily, as the collator's rows are
+    return [png, *noise, grey, rgba, keyed]
+
+
+@pytest.mark.parametrize("aspect", ["pad", "resize", "processor"])
+@pytest.mark.parametrize("image_processor", ["clip336", "tiny"])
+def test_pixel_values_equal_the_image_processors_bit_for_bit(tiny, aspect, image_processor):
+    import torch
+
+    from rsgpt4v.images import prepare_image
+    from rsgpt4v.inference import processor_image_kwargs
+    from rsgpt4v.pixels import PixelValues
+
+    ip = _clip_336() if image_processor == "clip336" else tiny[1].image_processor
+    kwargs = processor_image_kwargs(ip, aspect)
+    images = [prepare_image(image, aspect, ip.image_mean) for image in _test_images()]
+    pixels = PixelValues(ip, **kwargs)
+    assert pixels.fast == (aspect != "processor")  # the processor's own resize + centre crop is not reproduced
+    got = pixels(images)
+    expected = ip(images=images, return_tensors="pt", **kwargs)["pixel_values"]
+    assert got.dtype == expected.dtype == torch.float32 and got.shape == expected.shape
+    assert torch.equal(got, expected)
+    # the colour-keyed image is composited on white, as the processor does (its key colour is transparent)
+    white = (1 - torch.tensor(ip.image_mean)) / torch.tensor(ip.image_std)
+    assert torch.allclose(got[-1, :, 0, 0], white)
+
+
+def test_pixel_values_leave_unknown_pipelines_to_the_image_processor():
+    import torch
+    from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+
+    from rsgpt4v.pixels import PixelValues
+
+    class Inverted(CLIPImageProcessorPil):
+        def normalize(self, image, mean, std, **kwargs):
+            return -super().normalize(image, mean, std, **kwargs)
+
+    ip = Inverted(size={"height": 24, "width": 24}, do_center_crop=False)
+    images = _test_images()[1:3]
+    assert not PixelValues(ip).fast
+    assert torch.equal(PixelValues(ip)(images), ip(images=images, return_tensors="pt")["pixel_values"])
+    clip = CLIPImageProcessorPil(size={"height": 24, "width": 24}, do_center_crop=False)
+    assert PixelValues(clip).fast and not PixelValues(clip, do_pad=True, pad_size={"height": 30, "width": 30}).fast
+    assert not PixelValues(clip, do_rescale=False, do_normalize=False).fast  # uint8 output: the processor's
+    rescaled = PixelValues(clip, do_normalize=False)
+    assert rescaled.fast
+    assert torch.equal(rescaled(images), clip(images=images, do_normalize=False, return_tensors="pt")["pixel_values"])
+
+
+def _reference_batch(collator, processor, rows):
+    """The batch built the slow way: every prefix of each conversation rendered, ids expanded token by token."""
+    import torch
+
+    from rsgpt4v.images import prepare_image
+    from rsgpt4v.inference import processor_image_kwargs
+    from rsgpt4v.training.collator import _decode_image, _messages
+
+    tok = processor.tokenizer
+    ids_rows, label_rows = [], []
+    for row in rows:
+        pieces = collator._cut(_messages(row["conversations"], row["id"]), row["id"])
+        ids, labels = [tok.bos_token_id], [IGNORE_INDEX]
+        for (_, learned), piece in zip(pieces, tok([t for t, _ in pieces], add_special_tokens=False)["input_ids"]):
+            if learned:
+                piece = piece if piece and piece[-1] == tok.eos_token_id else [*piece, tok.eos_token_id]
+                ids += piece
+                labels += piece
+                continue
+            for token in piece:
+                n = collator._num_image_tokens if token == processor.image_token_id else 1
+                ids += [token] * n
+                labels += [IGNORE_INDEX] * n
+        ids_rows.append(ids)
+        label_rows.append(labels)
+    length = max(map(len, ids_rows))
+    batch = {
+        "input_ids": torch.full((len(rows), length), tok.pad_token_id),
+        "labels": torch.full((len(rows), length), IGNORE_INDEX),
+        "attention_mask": torch.zeros((len(rows), length), dtype=torch.long),
+    }
+    for i, (ids, labels) in enumerate(zip(ids_rows, label_rows)):
+        batch["input_ids"][i, : len(ids)] = torch.tensor(ids)
+        batch["labels"][i, : len(ids)] = torch.tensor(labels)
+        batch["attention_mask"][i, : len(ids)] = 1
+    ip = processor.image_processor
+    images = [prepare_image(_decode_image(row["image"], row["id"]), "pad", ip.image_mean) for row in rows]
+    batch["pixel_values"] = ip(images=images, return_tensors="pt", **processor_image_kwargs(ip, "pad"))["pixel_values"]
+    return batch
+
+
+@pytest.mark.parametrize("template", ["rsgpt4v", "llava-hf"])
+def test_batch_equals_the_reference_path(tiny, template):
+    """Cached template pieces, numpy padding and looked-up pixels give exactly the slow path's batch."""
+    import torch
+
+    _, processor = tiny
+    if template == "llava-hf":
+        processor.chat_template = LLAVA_HF_TEMPLATE
+    assert processor.tokenizer.bos_token_id is not None
+    rows = [
+        _row([("Is there a road?", "yes"), ("How many ponds?", "2"), ("Describe it.", "A dense area.")], "a"),
+        _row([("What is it?", "an airport")], "b", size=(32, 32)),
+        _row([(f"Count building {k}.", str(k)) for k in range(6)], "c", size=(17, 60)),
+    ]
+    rows[1]["image"] = {"bytes": _png_bytes(rows[1]["image"]), "path": None}
+    collator = LlavaCollator(processor)
+    batch = collator(rows)
+    expected = _reference_batch(collator, processor, rows)
+    assert batch.keys() == expected.keys()
+    for key in expected:
+        assert batch[key].dtype == expected[key].dtype, key
+        assert torch.equal(batch[key], expected[key]), key
+
+
+def test_training_and_prediction_see_the_same_pixels(tiny):
+    """One image preparation: the Predictor's pixel values are the collator's for the same image."""
+    import torch
+
+    from rsgpt4v.inference import Predictor, messages
+
+    model, processor = tiny
+    image = _test_images()[2]
+    predictor = Predictor(model, processor=processor, device="cpu")
+    inputs = predictor.model_inputs([(image, messages("Is there a road?"))])
+    batch = LlavaCollator(processor)([_row([("Is there a road?", "yes")], size=(8, 8)) | {"image": image}])
+    assert torch.equal(inputs["pixel_values"], batch["pixel_values"])
+    assert inputs["input_ids"][0].tolist().count(processor.image_token_id) == IMAGE_TOKENS
+
+
+def test_collator_pickles_for_dataloader_workers(tiny):
+    """DataLoader workers started with "spawn" or "forkserver" receive the collator pickled."""
+    import pickle
+
+    import torch
+
+    _, processor = tiny
+    collator = LlavaCollator(processor, task_ids=True)
+    rows = [_row([("Is there a road?", "yes"), ("How many ponds?", "2")])]
+    batch, again = collator(rows), pickle.loads(pickle.dumps(collator))(rows)
+    assert all(torch.equal(batch[key], again[key]) for key in batch) and batch.keys() == again.keys()
