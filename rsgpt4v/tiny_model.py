@@ -198,6 +198,7 @@ def tiny_llava(
     patch_size: int | None = None,
     hidden_size: int = 32,
     num_hidden_layers: int = 2,
+    initializer_range: float = 0.02,
     seed: int = 0,
     dtype: Any = None,
 ) -> tuple[Any, Any]:
@@ -211,6 +212,11 @@ def tiny_llava(
         patch_size: ViT patch size; ``image_size`` must be a multiple (default ``image_size // 4``).
         hidden_size: width of both towers (a multiple of 4, the head count).
         num_hidden_layers: depth of both towers.
+        initializer_range: standard deviation of the language model's, projector's and ``lm_head``'s random
+            weights (``LlamaConfig.initializer_range``; the vision tower keeps CLIP's own initialisation). The
+            default is Llama's 0.02; larger values (e.g. 0.4) give random attention with sharper patterns, which
+            lets a tiny model trained from scratch start relating question words to image tokens sooner
+            (``benchmarks/bench_learning.py``).
         seed: seeds torch's global RNG before the weights are drawn (so adapters created afterwards are
             reproducible too).
         dtype: optional torch dtype to cast the model to.
@@ -219,7 +225,8 @@ def tiny_llava(
         ``(model, processor)``; the model is in eval mode.
 
     Raises:
-        ValueError: ``image_size`` is not a multiple of ``patch_size``, or ``hidden_size`` not a multiple of 4.
+        ValueError: ``image_size`` is not a multiple of ``patch_size``, ``hidden_size`` not a multiple of 4, or
+            ``initializer_range`` not positive.
     """
     import torch
     from transformers import CLIPVisionConfig, LlavaConfig, LlavaForConditionalGeneration
@@ -227,6 +234,8 @@ def tiny_llava(
     patch = _patch_size(image_size, patch_size)
     if hidden_size < 4 or hidden_size % 4:
         raise ValueError(f"`hidden_size`={hidden_size} must be a positive multiple of 4 (4 attention heads).")
+    if not initializer_range > 0:
+        raise ValueError(f"`initializer_range`={initializer_range} must be a positive standard deviation, e.g. 0.02.")
     processor = tiny_processor(image_size=image_size, patch_size=patch)
     tokenizer = processor.tokenizer
     vision = CLIPVisionConfig(
@@ -246,6 +255,7 @@ def tiny_llava(
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
+        initializer_range=initializer_range,
     )
     config = LlavaConfig(
         vision_config=vision,
@@ -274,7 +284,7 @@ def save_tiny_model(out: str | Path, **kwargs: Any) -> Path:
     Args:
         out: the folder to write (created if needed).
         **kwargs: arguments of :func:`tiny_llava` (``image_size``, ``patch_size``, ``hidden_size``,
-            ``num_hidden_layers``, ``seed``, ``dtype``).
+            ``num_hidden_layers``, ``initializer_range``, ``seed``, ``dtype``).
 
     Returns:
         The folder.

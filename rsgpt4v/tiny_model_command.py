@@ -17,6 +17,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--hidden-size", type=int, default=32, help="width of both towers (default: 32)")
     parser.add_argument("--layers", type=int, default=2, help="layers of both towers (default: 2)")
+    parser.add_argument(
+        "--initializer-range",
+        type=float,
+        default=0.02,
+        help="std of the language model's random weights (default: 0.02, Llama's; 0.4 learns faster from scratch)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random weights (default: 0)")
 
 
@@ -30,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
         patch_size=args.patch_size,
         hidden_size=args.hidden_size,
         num_hidden_layers=args.layers,
+        initializer_range=args.initializer_range,
         seed=args.seed,
     )
     print(f"{out}: tiny random LLaVA ({args.image_size} px); load it with rsgpt4v predict --model {out}")

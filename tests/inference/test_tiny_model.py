@@ -52,6 +52,18 @@ def test_bad_sizes_are_refused():
         tiny_llava(image_size=32, patch_size=5)
     with pytest.raises(ValueError, match="hidden_size"):
         tiny_llava(hidden_size=30)
+    with pytest.raises(ValueError, match="initializer_range"):
+        tiny_llava(initializer_range=0)
+
+
+def test_initializer_range_scales_the_language_side_only():
+    (default, _), (wide, _) = tiny_llava(), tiny_llava(initializer_range=0.4)
+    language = ("model.language_model.layers.0.self_attn.q_proj.weight", "lm_head.weight")
+    for name in (*language, "model.multi_modal_projector.linear_1.weight"):
+        assert default.get_parameter(name).std().item() == pytest.approx(0.02, rel=0.15), name
+        assert wide.get_parameter(name).std().item() == pytest.approx(0.4, rel=0.15), name
+    vision = "model.vision_tower.encoder.layers.0.self_attn.q_proj.weight"
+    assert torch.equal(default.get_parameter(vision), wide.get_parameter(vision))  # CLIP's own initialisation
 
 
 def test_tiny_model_command_writes_a_loadable_folder(tmp_path, capsys):
@@ -59,13 +71,15 @@ def test_tiny_model_command_writes_a_loadable_folder(tmp_path, capsys):
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    assert run(parser.parse_args(["--out", str(tmp_path / "m"), "--image-size", "64", "--seed", "3"])) == 0
+    argv = ["--out", str(tmp_path / "m"), "--image-size", "64", "--seed", "3", "--initializer-range", "0.1"]
+    assert run(parser.parse_args(argv)) == 0
     assert "tiny random LLaVA" in capsys.readouterr().out
     model = AutoModelForImageTextToText.from_pretrained(tmp_path / "m")
     processor = AutoProcessor.from_pretrained(tmp_path / "m")
     assert type(model).__name__ == "LlavaForConditionalGeneration"
     assert model.config.vision_config.image_size == 64 and model.config.image_seq_length == 16
     assert processor.chat_template is not None and processor.tokenizer.pad_token == "<pad>"
-    expected, _ = tiny_llava(image_size=64, seed=3)
+    assert model.config.text_config.initializer_range == 0.1
+    expected, _ = tiny_llava(image_size=64, seed=3, initializer_range=0.1)
     for name, value in expected.state_dict().items():
         assert torch.equal(value, model.state_dict()[name]), name
