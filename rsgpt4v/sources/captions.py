@@ -74,15 +74,13 @@ def caption_items(
     )
 
 
-class KarpathyCaptions(SourceAdapter):
-    """A caption dataset in the Karpathy JSON format: ``{"images": [{filename, split, sentences: [{raw}]}]}``.
-
-    Subclasses name the annotation file, the image folder and the release prefix of image paths.
+class CaptionFolder(SourceAdapter):
+    """A caption dataset of one annotation JSON file and one image folder, each found among candidate paths.
 
     Attributes:
         annotation_names: candidate paths of the annotation JSON, relative to the root (first found is used).
         image_dirs: candidate image folders, relative to the root.
-        release_prefix: the release-relative folder of the images (``image_path = release_prefix + filename``).
+        release_prefix: the release-relative folder of the images.
     """
 
     annotation_names: ClassVar[tuple[str, ...]]
@@ -92,12 +90,24 @@ class KarpathyCaptions(SourceAdapter):
     def _files(self, root: Path, split: str | None) -> list[tuple[str, tuple[str, ...]]]:
         return [("the caption annotation file", self.annotation_names), ("the image folder", self.image_dirs)]
 
-    def items(self, root: str | Path, split: str) -> Iterator[Record | Rejection]:
+    def _open(self, root: str | Path, split: str) -> tuple[Path, Path, object]:
+        """Check ``root`` for ``split``; return the annotation file, the image folder and the parsed annotation."""
         self.check(root, split)
         root = Path(os.path.abspath(root))
         ann = self._find(root, "the caption annotation file", self.annotation_names)
         image_dir = self._find(root, "the image folder", self.image_dirs)
-        data = load_json(ann)
+        return ann, image_dir, load_json(ann)
+
+
+class KarpathyCaptions(CaptionFolder):
+    """A caption dataset in the Karpathy JSON format: ``{"images": [{filename, split, sentences: [{raw}]}]}``.
+
+    Subclasses name the annotation file, the image folder and the release prefix of image paths
+    (``image_path = release_prefix + filename``); see :class:`CaptionFolder`.
+    """
+
+    def items(self, root: str | Path, split: str) -> Iterator[Record | Rejection]:
+        ann, image_dir, data = self._open(root, split)
         images = data.get("images") if isinstance(data, dict) else None
         if not isinstance(images, list):
             raise SourceFormatError(

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
 from rsgpt4v.schema import Record, Rejection
-from rsgpt4v.sources.base import ImageProbe, SourceAdapter, SourceFormatError, load_json
-from rsgpt4v.sources.captions import caption_items
+from rsgpt4v.sources.base import ImageProbe, SourceFormatError
+from rsgpt4v.sources.captions import CaptionFolder, caption_items
 
 __all__ = ["NWPUCaptions"]
 
@@ -28,7 +27,7 @@ def _captions(entry: dict) -> list[tuple[object, object]]:
     return [(entry.get("sentids" if n == 0 else f"sentids_{n}", n), entry[k]) for n, k in keys]
 
 
-class NWPUCaptions(SourceAdapter):
+class NWPUCaptions(CaptionFolder):
     """NWPU-Captions: the 31,500 NWPU-RESISC45 images (45 classes x 700, 256x256) with 5 captions each.
 
     Dataset format: ``dataset_nwpu.json`` is not Karpathy-style: a JSON object keyed by category, each value a
@@ -57,15 +56,8 @@ class NWPUCaptions(SourceAdapter):
     image_dirs = ("NWPU_images", "images")
     release_prefix = "NWPU-RESISC45/"
 
-    def _files(self, root: Path, split: str | None) -> list[tuple[str, tuple[str, ...]]]:
-        return [("the caption annotation file", self.annotation_names), ("the image folder", self.image_dirs)]
-
     def items(self, root: str | Path, split: str) -> Iterator[Record | Rejection]:
-        self.check(root, split)
-        root = Path(os.path.abspath(root))
-        ann = self._find(root, "the caption annotation file", self.annotation_names)
-        image_dir = self._find(root, "the image folder", self.image_dirs)
-        data = load_json(ann)
+        ann, image_dir, data = self._open(root, split)
         if not isinstance(data, dict):
             raise SourceFormatError(f"{ann}: expected a JSON object keyed by category, found {type(data).__name__}.")
         probe = ImageProbe()
