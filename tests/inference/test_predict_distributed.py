@@ -1,12 +1,11 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
 
 import pytest
+from processes import free_port, process_env
 
 from rsgpt4v.predict import predict
 
@@ -21,12 +20,6 @@ sys.exit(predict.run(args))
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_two_processes_shard_resume_and_merge(tmp_path, tiny_dir, synthetic_build, predictor):
     single = tmp_path / "single.jsonl"
@@ -37,12 +30,11 @@ def test_two_processes_shard_resume_and_merge(tmp_path, tiny_dir, synthetic_buil
     script = tmp_path / "run_predict.py"
     script.write_text(SCRIPT)
     command = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
         str(script), "--model", str(tiny_dir), "--data", str(synthetic_build), "--config", "grounding",
         "--out", str(out), "--max-new-tokens", "6", "--batch-size", "4", "--device", "cpu",
     ]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    done = subprocess.run(command, capture_output=True, text=True, env=process_env(), timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"{len(expected) - 3} predicted, 3 already there, {len(expected)} items" in done.stdout
     lines = [json.loads(line) for line in out.read_text().splitlines()]

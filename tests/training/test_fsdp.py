@@ -11,17 +11,14 @@ with the settings of the shipped ``configs/accelerate/fsdp.yaml`` (FSDP2, SHARDE
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from processes import ROOT, free_port, process_env
 
 from rsgpt4v.training import command
 
-ROOT = Path(command.__file__).resolve().parents[2]
 FSDP_CONFIG = ROOT / "configs" / "accelerate" / "fsdp.yaml"
 SETTINGS = dict(
     lora_r=4,
@@ -79,21 +76,14 @@ for name in ("full", "lora"):
 """
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _launch_fsdp(model, data, out):
     out.mkdir()
     script = out / "fsdp_train.py"
     script.write_text(FSDP_SCRIPT)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(FSDP_CONFIG)]
-    launch += ["--num_processes", "2", "--mixed_precision", "no", "--main_process_port", str(_free_port())]
+    launch += ["--num_processes", "2", "--mixed_precision", "no", "--main_process_port", str(free_port())]
     args = [str(script), str(model), str(data), str(out), json.dumps(SETTINGS), json.dumps(OVERRIDES)]
-    proc = subprocess.run(launch + args, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(launch + args, env=process_env(), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 

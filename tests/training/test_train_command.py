@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from processes import free_port, process_env
 
 from rsgpt4v.training import command
 
@@ -125,12 +123,6 @@ json.dump({"rank": rank, "world": world, "steps": result.global_step, "rows": re
 """
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("streaming", [False, True], ids=["map-style", "streaming"])
 def test_two_process_ddp_on_cpu_trains_and_saves(tiny_model_dir, tiny_build, tmp_path, streaming):
@@ -138,7 +130,6 @@ def test_two_process_ddp_on_cpu_trains_and_saves(tiny_model_dir, tiny_build, tmp
     script.write_text(DDP_SCRIPT)
     out = tmp_path / "ddp"
     out.mkdir()
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(command.__file__).resolve().parents[2])}
     proc = subprocess.run(
         [
             sys.executable,
@@ -147,14 +138,14 @@ def test_two_process_ddp_on_cpu_trains_and_saves(tiny_model_dir, tiny_build, tmp
             "--nproc_per_node",
             "2",
             "--master_port",
-            str(_free_port()),
+            str(free_port()),
             str(script),
             str(tiny_model_dir),
             str(tiny_build),
             str(out),
             "1" if streaming else "0",
         ],
-        env=env,
+        env=process_env(),
         capture_output=True,
         text=True,
         timeout=900,
