@@ -247,8 +247,9 @@ class Predictor:
         self.batch_size = batch_size
         self.num_beams = num_beams
         self.do_sample = do_sample
-        self._image_kwargs = processor_image_kwargs(processor.image_processor, image_aspect)
-        self._pixels = PixelValues(processor.image_processor, **self._image_kwargs)
+        self._pixels = PixelValues(
+            processor.image_processor, **processor_image_kwargs(processor.image_processor, image_aspect)
+        )
 
     def _load_adapter(self, model: Any, adapter: str) -> Any:
         from peft import PeftModel
@@ -279,7 +280,7 @@ class Predictor:
             "num_beams": self.num_beams,
             "max_new_tokens": self.max_new_tokens,
             "image_aspect": self.image_aspect,
-            "image_processor_kwargs": self._image_kwargs,
+            "image_processor_kwargs": self._pixels.kwargs,
             "dtype": str(self.dtype).removeprefix("torch."),
             "prompt_format": "chat_template",
         }

@@ -226,9 +226,10 @@ class LlavaCollator:
         self.pad_to_multiple_of = pad_to_multiple_of
         self.image_token_id = tokenizer.convert_tokens_to_ids(getattr(processor, "image_token", IMAGE_TOKEN))
         self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        self._image_kwargs = processor_image_kwargs(processor.image_processor, image_aspect)
         self._mean = getattr(processor.image_processor, "image_mean", None)
-        self._pixels = PixelValues(processor.image_processor, **self._image_kwargs)
+        self._pixels = PixelValues(
+            processor.image_processor, **processor_image_kwargs(processor.image_processor, image_aspect)
+        )
         framed = tokenizer("a", add_special_tokens=True)["input_ids"]
         bare = tokenizer("a", add_special_tokens=False)["input_ids"]
         start = next(i for i in range(len(framed)) if framed[i : i + len(bare)] == bare)
@@ -252,7 +253,7 @@ class LlavaCollator:
 
     def _image_token_count(self) -> int:
         """Image tokens per ``<image>`` for the prepared size (``LlavaProcessor.replace_image_token``'s rule)."""
-        size = self._image_kwargs.get("size") or {}
+        size = self._pixels.kwargs.get("size") or {}
         height, width = size.get("height"), size.get("width")
         if height is None:
             crop = getattr(self.processor.image_processor, "crop_size", None) or {}
