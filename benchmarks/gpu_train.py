@@ -29,59 +29,33 @@ from typing import Any
 
 def _model_and_processor(tiny: bool) -> tuple[Any, Any]:
     import torch
-    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
-    from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
 
-    from rsgpt4v.tiny_model import LLAVA_CHAT_TEMPLATE, tiny_tokenizer
+    from rsgpt4v.tiny_model import tiny_llava, tiny_processor
 
-    tokenizer = tiny_tokenizer()
-    size, patch = (32, 8) if tiny else (336, 14)
-    processor = LlavaProcessor(
-        image_processor=CLIPImageProcessorPil(size={"shortest_edge": size}, crop_size={"height": size, "width": size}),
-        tokenizer=tokenizer,
-        patch_size=patch,
-        vision_feature_select_strategy="default",
-        num_additional_image_tokens=1,
-        chat_template=LLAVA_CHAT_TEMPLATE,
-    )
     if tiny:
-        vision = CLIPVisionConfig(
-            image_size=32,
-            patch_size=8,
-            hidden_size=32,
-            intermediate_size=48,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            projection_dim=32,
-        )
-        text = LlamaConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=32,
-            intermediate_size=48,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=4,
-            max_position_embeddings=2048,
-        )
-    else:
-        vision = CLIPVisionConfig(
-            image_size=336,
-            patch_size=14,
-            hidden_size=1024,
-            intermediate_size=4096,
-            num_hidden_layers=24,
-            num_attention_heads=16,
-            projection_dim=768,
-        )
-        text = LlamaConfig(
-            vocab_size=32064,
-            hidden_size=4096,
-            intermediate_size=11008,
-            num_hidden_layers=32,
-            num_attention_heads=32,
-            num_key_value_heads=32,
-            max_position_embeddings=4096,
-        )
+        return tiny_llava(image_size=32, patch_size=8)
+    size, patch = 336, 14
+    processor = tiny_processor(image_size=size, patch_size=patch)  # LLaVA-1.5's image size and template
+    tokenizer = processor.tokenizer
+    vision = CLIPVisionConfig(
+        image_size=336,
+        patch_size=14,
+        hidden_size=1024,
+        intermediate_size=4096,
+        num_hidden_layers=24,
+        num_attention_heads=16,
+        projection_dim=768,
+    )
+    text = LlamaConfig(
+        vocab_size=32064,
+        hidden_size=4096,
+        intermediate_size=11008,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=32,
+        max_position_embeddings=4096,
+    )
     text.pad_token_id, text.bos_token_id, text.eos_token_id = tokenizer.pad_token_id, 1, 2
     config = LlavaConfig(
         vision_config=vision,
@@ -89,10 +63,8 @@ def _model_and_processor(tiny: bool) -> tuple[Any, Any]:
         image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
         image_seq_length=(size // patch) ** 2,
     )
-    device = "cpu" if tiny else "cuda"
-    dtype = torch.float32 if tiny else torch.bfloat16
-    with torch.device(device):
-        model = LlavaForConditionalGeneration(config).to(dtype)
+    with torch.device("cuda"):
+        model = LlavaForConditionalGeneration(config).to(torch.bfloat16)
     return model, processor
 
 

@@ -661,25 +661,29 @@ def _captions(scene: Scene, rng: np.random.Generator) -> list[dict]:
     return [{"references": [refs[i] for i in chosen_refs]}]
 
 
+# Key of a VQA item's categories (the ones its question is about), read and dropped by ``synthetic_records``.
+_NAMES = "categories"
+
+
 def _vqa(scene: Scene, rng: np.random.Generator) -> list[dict]:
     """Questions of every RSVQA type, subsampled so that answers are balanced over the dataset (module docstring)."""
     categories = scene.asked_categories
     counts = {c: scene.count(c) for c in categories}
     items: list[dict] = []
 
-    def add(question: str, answer: str, question_type: str) -> None:
-        items.append({"question": question, "answer": answer, "question_type": question_type})
+    def add(question: str, answer: str, question_type: str, *names: str) -> None:
+        items.append({"question": question, "answer": answer, "question_type": question_type, _NAMES: names})
 
     for c in categories:
         if rng.random() < _PRESENCE_ACCEPT[c][counts[c] > 0]:
             question = f"Is there {_article(c)} {c}?" if rng.random() < 0.5 else f"Is {_article(c)} {c} present?"
-            add(question, "yes" if counts[c] else "no", "presence")
+            add(question, "yes" if counts[c] else "no", "presence", c)
     for c in categories:
         if rng.random() < _COUNT_ACCEPT[c].get(counts[c], 1.0):
             question = (
                 f"How many {PLURALS[c]} are there?" if rng.random() < 0.5 else f"What is the number of {PLURALS[c]}?"
             )
-            add(question, str(counts[c]), "count")
+            add(question, str(counts[c]), "count", c)
     true_q, false_q = [], []
     for i, a in enumerate(categories):
         for b in categories[i + 1 :]:
@@ -692,17 +696,17 @@ def _vqa(scene: Scene, rng: np.random.Generator) -> list[dict]:
                 f"Are there fewer {PLURALS[a]} than {PLURALS[b]}?": counts[a] < counts[b],
                 f"Are there as many {PLURALS[a]} as {PLURALS[b]}?": counts[a] == counts[b],
             }
-            true_q.append(next(q for q, t in truth.items() if t))
-            false_q.append(str(rng.choice([q for q, t in truth.items() if not t])))
+            true_q.append((next(q for q, t in truth.items() if t), a, b))
+            false_q.append((str(rng.choice([q for q, t in truth.items() if not t])), a, b))
     k = min(2, len(true_q))
-    for question, answer in [
-        *((q, "yes") for q in rng.permutation(true_q)[:k]),
-        *((q, "no") for q in rng.permutation(false_q)[:k]),
+    for (question, a, b), answer in [
+        *((true_q[j], "yes") for j in rng.permutation(len(true_q))[:k]),
+        *((false_q[j], "no") for j in rng.permutation(len(false_q))[:k]),
     ]:
-        add(str(question), answer, "comp")
-    add("Is it a rural or an urban area?", scene.rural_urban, "rural_urban")
+        add(question, answer, "comp", a, b)
+    add("Is it a rural or an urban area?", scene.rural_urban, "rural_urban", "building")
     for c in ("building", "pond"):
-        add(f"What is the area covered by {PLURALS[c]}?", f"{scene.area_m2(c)}m2", "area")
+        add(f"What is the area covered by {PLURALS[c]}?", f"{scene.area_m2(c)}m2", "area", c)
     return items
 
 
@@ -855,13 +859,14 @@ def synthetic_records(
     test_fraction: float = 0.2,
     tasks: Sequence[str] | None = None,
     vqa_types: Sequence[str] | None = None,
+    vqa_categories: Sequence[str] | None = None,
 ) -> Iterator[Record]:
     """Generate scenes and yield their items as records of every task.
 
     Image ``i`` is ``synthetic/images/{i:06d}.png``, the scene ``make_scene(scene_seed(seed, i), size)``; it is in the
     ``test`` split when ``floor((i + 1) * test_fraction) > floor(i * test_fraction)``, else in ``train``. Item ``k``
-    of a task gets the question id ``synthetic-{i:06d}-{task}-{k}``. Restricting ``tasks`` or ``vqa_types`` yields
-    a subset of the unrestricted records, with the same ids and contents.
+    of a task gets the question id ``synthetic-{i:06d}-{task}-{k}``. Restricting ``tasks``, ``vqa_types`` or
+    ``vqa_categories`` yields a subset of the unrestricted records, with the same ids and contents.
 
     Args:
         n_images: number of images.
@@ -870,13 +875,16 @@ def synthetic_records(
         test_fraction: share of images in the ``test`` split, between 0 and 1.
         tasks: tasks to yield (default all of ``SYNTHETIC_TASKS``).
         vqa_types: VQA question types to yield (default all of ``VQA_TYPES``).
+        vqa_categories: yield only the VQA questions about these categories (default all of ``CATEGORIES``): a
+            comparison needs both of its categories listed, ``rural_urban`` (decided by the buildings) needs
+            ``building``. The scenes themselves are unchanged.
 
     Yields:
         ``rsgpt4v.schema.Record`` items with ``source`` and ``origin`` ``synthetic`` and PNG ``image_bytes``.
 
     Raises:
         ValueError: on a negative ``n_images`` or ``seed``, a ``test_fraction`` outside [0, 1], a size below 32, or
-            an unknown task or question type.
+            an unknown task, question type or category.
     """
     if not isinstance(n_images, (int, np.integer)) or n_images < 0:
         raise ValueError(f"synthetic_records: n_images must be a non-negative integer, got {n_images!r}.")
@@ -886,6 +894,7 @@ def synthetic_records(
         raise ValueError(f"synthetic_records: test_fraction must lie in [0, 1], got {test_fraction!r}.")
     selected = _check_subset("tasks", tasks, SYNTHETIC_TASKS)
     types = _check_subset("vqa_types", vqa_types, VQA_TYPES)
+    asked = set(_check_subset("vqa_categories", vqa_categories, CATEGORIES))
     for index in range(n_images):
         scene = make_scene(scene_seed(seed, index), size)
         common = {
@@ -900,6 +909,6 @@ def synthetic_records(
         for task in selected:
             rng = np.random.default_rng([seed, index, SYNTHETIC_TASKS.index(task)])
             for k, item in enumerate(_TASK_ITEMS[task](scene, rng)):
-                if task == "vqa" and item["question_type"] not in types:
+                if task == "vqa" and (item["question_type"] not in types or not asked.issuperset(item.pop(_NAMES))):
                     continue
                 yield Record(task=task, question_id=f"synthetic-{index:06d}-{task}-{k}", **common, **item)

@@ -181,6 +181,8 @@ def test_make_scene_bad_arguments(kwargs, message):
         ({"tasks": ["captions"]}, "unknown tasks ['captions']; choose from caption, vqa"),
         ({"tasks": "vqa"}, "tasks must be a list of names, got the string 'vqa'"),
         ({"vqa_types": ["counting"]}, "unknown vqa_types ['counting']; choose from presence"),
+        ({"vqa_categories": ["car"]}, "unknown vqa_categories ['car']; choose from road, pond"),
+        ({"vqa_categories": "road"}, "vqa_categories must be a list of names, got the string 'road'"),
         ({"test_fraction": 1.5}, "test_fraction must lie in [0, 1], got 1.5"),
         ({"seed": -3}, "seed must be a non-negative integer, got -3"),
     ],
@@ -237,6 +239,15 @@ def test_split_by_index():
     assert {r.split for r in synthetic_records(5, tasks=["caption"], test_fraction=1.0)} == {"test"}
 
 
+def about_only(r: Record, categories: set[str]) -> bool:
+    """Whether a VQA record's question names only these categories (rural/urban is about buildings)."""
+    if r.question_type == "rural_urban":
+        return "building" in categories
+    named = {SINGULAR.get(word, word) for word in re.findall(rf"\b(?:{PLURAL_RE}|{CATEGORY_RE})\b", r.question)}
+    assert named, r.question
+    return named <= categories
+
+
 def test_restrictions_give_a_subset(sample):
     restricted = list(synthetic_records(40, size=64, seed=SEED, tasks=["vqa"], vqa_types=["presence", "count"]))
     full = {r.question_id: r for r in sample}
@@ -244,6 +255,12 @@ def test_restrictions_give_a_subset(sample):
     assert {r.question_type for r in restricted} == {"presence", "count"}
     expected = [r for r in sample if index_of(r) < 40 and r.question_type in ("presence", "count")]
     assert restricted == expected
+    pond_building = list(synthetic_records(40, size=64, seed=SEED, vqa_categories=["pond", "building"]))
+    assert all(full[r.question_id] == r for r in pond_building)
+    expected = [r for r in sample if index_of(r) < 40 and (r.task != "vqa" or about_only(r, {"pond", "building"}))]
+    assert pond_building == expected
+    assert {r.question_type for r in pond_building if r.task == "vqa"} == set(VQA_TYPES)
+    assert len(expected) < len([r for r in sample if index_of(r) < 40])
     grounding = list(synthetic_records(10, seed=SEED, tasks=["grounding", "caption"]))
     assert {r.task for r in grounding} == {"grounding", "caption"}
 

@@ -153,9 +153,11 @@ class MoELoraModel(BaseTuner):
         """Return the routers' auxiliary loss of the last forward, ready to add to the training loss.
 
         Per layer and active adapter: ``router_aux_loss_coef * E * sum_i f_i * P_i + router_z_loss_coef * z``,
-        summed over layers, where ``f_i`` is the fraction of non-padding tokens routed to expert ``i``, ``P_i`` the
-        mean router probability of expert ``i`` over the same tokens and ``z`` the mean squared log-sum-exp of the
-        router logits. Padding is read from the ``attention_mask`` passed to the model. Returns a zero tensor when
+        averaged over the adapted layers (so the loss's weight does not grow with the number of adapted modules;
+        Mixtral and MixLoRA likewise compute one loss over all layers' routing). ``f_i`` is the fraction of
+        non-padding tokens routed to expert ``i``, ``P_i`` the mean router probability of expert ``i`` over the same
+        tokens and ``z`` the mean squared log-sum-exp of the router logits. Padding is read from the
+        ``attention_mask`` passed to the model. Returns a zero tensor when
         the last forward recorded no routing (adapters disabled or merged).
         """
         terms = []
@@ -171,7 +173,7 @@ class MoELoraModel(BaseTuner):
                 terms.append(term)
         if not terms:
             return torch.zeros((), device=next(self.model.parameters()).device)
-        return torch.stack(terms).sum()
+        return torch.stack(terms).mean()
 
     def expert_load(self) -> dict[str, torch.Tensor]:
         """Return, per adapted layer, the fraction of non-padding tokens routed to each expert in the last forward.

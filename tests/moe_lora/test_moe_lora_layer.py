@@ -132,6 +132,33 @@ def test_aux_loss_matches_hand_computation_and_ignores_padding():
     assert model.moe_aux_loss().item() != pytest.approx(expected, rel=1e-3)
 
 
+class TwoLinears(nn.Module):
+    """Two target linears in a row (two adapted layers, two routers)."""
+
+    def __init__(self):
+        super().__init__()
+        self.first = nn.Linear(2, 2)
+        self.second = nn.Linear(2, 3)
+
+    def forward(self, x, attention_mask=None):
+        return self.second(self.first(x))
+
+
+def test_aux_loss_is_the_mean_over_adapted_layers():
+    config = MoELoraConfig(
+        r=1, lora_alpha=1, num_experts=2, top_k=1, target_modules=["first", "second"], router_aux_loss_coef=0.5
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = get_peft_model(TwoLinears(), config)
+    model(torch.randn(1, 6, 2))
+    per_layer = [
+        0.5 * model.base_model.model.get_submodule(name).current_stats("default").balance_loss().item()
+        for name in ("first", "second")
+    ]
+    assert per_layer[0] != pytest.approx(per_layer[1], rel=1e-3)
+    assert model.moe_aux_loss().item() == pytest.approx(sum(per_layer) / 2, rel=1e-6)
+
+
 def test_aux_loss_is_zero_with_adapters_disabled():
     model = moe_model()
     with model.disable_adapter():

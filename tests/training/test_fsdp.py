@@ -1,4 +1,5 @@
-"""FSDP2 with two CPU processes (gloo): `full` and `lora` train sharded and save complete, loadable weights.
+"""FSDP2 with two CPU processes (gloo): `full` and `lora` train sharded and save complete, loadable weights;
+`moe-lora` resumes from a sharded checkpoint on the same losses.
 
 accelerate 1.15 never selects FSDP for a CPU run: ``accelerate launch`` refuses ``--cpu`` with ``--use_fsdp``, and
 ``AcceleratorState`` switches to ``DistributedType.FSDP`` only from a GPU-like distributed type (a ``cpu=True`` run
@@ -73,6 +74,18 @@ for name in ("full", "lora"):
               "state_dict_type": [str(configured), str(plugin.state_dict_type)]}
     with open(f"{out}/{name}/rank{PartialState().process_index}.json", "w") as f:
         json.dump(record, f)
+
+# moe-lora, 4 steps with a sharded checkpoint at step 2, then the same run resumed from that checkpoint
+checkpointed = {**settings, "max_steps": 4, "save_steps": 2, "save_total_limit": None}
+resumable = recipe("moe-lora", per_device_train_batch_size=2, **checkpointed)
+runs = {}
+for key, resume in (("straight", None), ("resumed", f"{out}/resume/checkpoint-2")):
+    plugin.set_state_dict_type(configured)
+    result = train(model, data, f"{out}/resume", resumable, config="vqa", resume=resume,
+                   accelerator_config={"use_configured_state": True}, **overrides)
+    runs[key] = [h["loss"] for h in result.log_history if "loss" in h]
+with open(f"{out}/resume/rank{PartialState().process_index}.json", "w") as f:
+    json.dump(runs, f)
 """
 
 
@@ -161,3 +174,12 @@ def test_fsdp2_on_two_cpu_processes_saves_the_gathered_weights(tiny_model_dir, t
         predictor.max_new_tokens = 3
         answers = predictor.generate([(Image.new("RGB", (32, 32), "gray"), messages("Is there a ship?"))])
         assert len(answers) == 1 and isinstance(answers[0], str)
+
+    # resuming from a sharded checkpoint (optimizer and model shards, RNG, data position) continues the same losses
+    checkpoint = tmp_path / "fsdp" / "resume" / "checkpoint-2"
+    assert [p.name for p in checkpoint.glob("pytorch_model_fsdp_0")] and (checkpoint / "trainer_state.json").is_file()
+    for rank in (0, 1):
+        runs = json.loads((tmp_path / "fsdp" / "resume" / f"rank{rank}.json").read_text())
+        assert len(runs["straight"]) == len(runs["resumed"]) == 4
+        assert runs["resumed"] == pytest.approx(runs["straight"], rel=1e-5)
+        assert runs["straight"][2] != runs["straight"][0]
