@@ -909,6 +909,8 @@ def synthetic_records(
         for task in selected:
             rng = np.random.default_rng([seed, index, SYNTHETIC_TASKS.index(task)])
             for k, item in enumerate(_TASK_ITEMS[task](scene, rng)):
-                if task == "vqa" and (item["question_type"] not in types or not asked.issuperset(item.pop(_NAMES))):
-                    continue
+                if task == "vqa":
+                    about = item.pop(_NAMES)
+                    if item["question_type"] not in types or not asked.issuperset(about):
+                        continue
                 yield Record(task=task, question_id=f"synthetic-{index:06d}-{task}-{k}", **common, **item)

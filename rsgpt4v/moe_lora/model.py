@@ -157,8 +157,8 @@ class MoELoraModel(BaseTuner):
         Mixtral and MixLoRA likewise compute one loss over all layers' routing). ``f_i`` is the fraction of
         non-padding tokens routed to expert ``i``, ``P_i`` the mean router probability of expert ``i`` over the same
         tokens and ``z`` the mean squared log-sum-exp of the router logits. Padding is read from the
-        ``attention_mask`` passed to the model. Returns a zero tensor when
-        the last forward recorded no routing (adapters disabled or merged).
+        ``attention_mask`` passed to the model. Returns a zero tensor when the last forward recorded no routing
+        (adapters disabled or merged).
         """
         terms = []
         for _, layer in self._layers():

@@ -55,6 +55,16 @@ PartialState().distributed_type = state.distributed_type = DistributedType.FSDP
 state.fsdp_plugin = plugin
 configured = plugin.state_dict_type
 
+def losses(result):
+    return [h["loss"] for h in result.log_history if "loss" in h]
+
+class Steps(TrainerCallback):
+    def __init__(self):
+        self.count = 0
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.count += 1
+
 class Shards(TrainerCallback):
     def __init__(self):
         self.seen = {}
@@ -70,7 +80,7 @@ for name in ("full", "lora"):
     result = train(model, data, f"{out}/{name}", recipe(name, per_device_train_batch_size=2, **settings),
                    config="vqa", callbacks=[shards], accelerator_config={"use_configured_state": True}, **overrides)
     record = {"type": str(state.distributed_type), "world": PartialState().num_processes, "sharded": shards.seen,
-              "losses": [h["loss"] for h in result.log_history if "loss" in h],
+              "losses": losses(result),
               "state_dict_type": [str(configured), str(plugin.state_dict_type)]}
     with open(f"{out}/{name}/rank{PartialState().process_index}.json", "w") as f:
         json.dump(record, f)
@@ -81,9 +91,10 @@ resumable = recipe("moe-lora", per_device_train_batch_size=2, **checkpointed)
 runs = {}
 for key, resume in (("straight", None), ("resumed", f"{out}/resume/checkpoint-2")):
     plugin.set_state_dict_type(configured)
-    result = train(model, data, f"{out}/resume", resumable, config="vqa", resume=resume,
+    steps = Steps()
+    result = train(model, data, f"{out}/resume", resumable, config="vqa", resume=resume, callbacks=[steps],
                    accelerator_config={"use_configured_state": True}, **overrides)
-    runs[key] = [h["loss"] for h in result.log_history if "loss" in h]
+    runs[key] = {"losses": losses(result), "steps": steps.count}
 with open(f"{out}/resume/rank{PartialState().process_index}.json", "w") as f:
     json.dump(runs, f)
 """
@@ -180,6 +191,8 @@ def test_fsdp2_on_two_cpu_processes_saves_the_gathered_weights(tiny_model_dir, t
     assert [p.name for p in checkpoint.glob("pytorch_model_fsdp_0")] and (checkpoint / "trainer_state.json").is_file()
     for rank in (0, 1):
         runs = json.loads((tmp_path / "fsdp" / "resume" / f"rank{rank}.json").read_text())
-        assert len(runs["straight"]) == len(runs["resumed"]) == 4
-        assert runs["resumed"] == pytest.approx(runs["straight"], rel=1e-5)
-        assert runs["straight"][2] != runs["straight"][0]
+        straight, resumed = runs["straight"]["losses"], runs["resumed"]["losses"]
+        assert (runs["straight"]["steps"], runs["resumed"]["steps"]) == (4, 2)  # resumed at step 2, not from 0
+        assert len(straight) == len(resumed) == 4
+        assert resumed == pytest.approx(straight, rel=1e-5)
+        assert straight[2] != straight[0]

@@ -7,6 +7,7 @@ import json
 
 import pytest
 import torch
+from transformers import TrainerCallback
 
 from rsgpt4v.training.command import train
 from rsgpt4v.training.recipes import RECIPE_FILE, recipe
@@ -71,11 +72,22 @@ def test_moe_lora_logs_aux_loss_and_expert_load(tiny_model_dir, tiny_build, tmp_
         assert sum(loads[f"expert_load/layer_{layer}/expert_{e}"] for e in range(4)) == pytest.approx(2.0)  # top-2
 
 
+class _StepCounter(TrainerCallback):
+    """Counts the optimizer steps a run takes (a resumed run takes only those after its checkpoint)."""
+
+    def __init__(self):
+        self.steps = 0
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.steps += 1
+
+
 def test_resume_reproduces_the_loss_trajectory(tiny_model_dir, tiny_build, tmp_path):
     settings = _small("moe-lora", max_steps=4, save_steps=2, save_total_limit=None, lora_dropout=0.1)
     straight = train(tiny_model_dir, tiny_build, tmp_path / "a", settings, config="vqa", **CPU)
     assert (tmp_path / "a" / "checkpoint-2" / "adapter_model.safetensors").is_file()
     assert (tmp_path / "a" / "checkpoint-2" / RECIPE_FILE).is_file()
+    counter = _StepCounter()
     resumed = train(
         tiny_model_dir,
         tiny_build,
@@ -83,8 +95,10 @@ def test_resume_reproduces_the_loss_trajectory(tiny_model_dir, tiny_build, tmp_p
         settings,
         config="vqa",
         resume=str(tmp_path / "a" / "checkpoint-2"),
+        callbacks=[counter],
         **CPU,
     )
+    assert counter.steps == 2  # steps 3 and 4: the run continued from the checkpoint, it did not start over
     expected = _losses(straight.log_history)
     got = _losses(resumed.log_history)
     assert len(expected) == len(got) == 4
